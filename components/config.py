@@ -1,0 +1,453 @@
+"""The stack configuration: pydantic models, the only place defaults live.
+
+Keys are camelCase in `Pulumi.<stack>.yaml` (`llm-d-pd:pools`, `llm-d-pd:clusterPrep`, ...) and snake_case here.
+Unknown keys are rejected. `load_config` turns pydantic's errors into messages that name the full key path and the
+fix. Secrets never enter these models: for `hfToken` the model records only that it was set (as a secret).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from lightkube.utils.quantity import parse_quantity
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.specs.names import (
+    DNS_1035_LABEL,
+    DNS_1123_LABEL,
+    MAX_POOL_NAME_LEN,
+    MAX_PREFIX_LEN,
+    sanitize_prefix,
+)
+
+PROJECT = "llm-d-pd"
+CRDS_DIR_ENV = "LLMD_CRDS_DIR"
+"""Environment variable naming a local directory of CRD manifests (overrides `crds.directory`)."""
+
+DEFAULT_MODEL = "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"
+
+# Startup-probe budget of a vLLM worker: initial delay + period x failure threshold (the latest guide's values).
+STARTUP_INITIAL_DELAY_S = 15
+STARTUP_PERIOD_S = 30
+NODE_BRINGUP_ALLOWANCE_S = 10 * 60
+"""Added to the startup budget for the readiness wait: image pull and a node scaling up."""
+
+
+# --- field types ----------------------------------------------------------------------------------------------------
+def _quantity(v: str) -> str:
+    try:
+        parse_quantity(v)
+    except (ValueError, TypeError):
+        raise ValueError(f"{v!r} is not a Kubernetes quantity; write it like 8, 500m, 64Gi or 100G") from None
+    return v
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+
+
+def _dns_label(v: str) -> str:
+    if not DNS_1123_LABEL.match(v) or len(v) > 63:
+        raise ValueError(f"{v!r} is not a DNS-1123 label; use lower-case letters, digits and '-', at most 63")
+    return v
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+
+_EXTENDED_RESOURCE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def _image(v: str) -> str:
+    ref = v.split("@", 1)
+    if len(ref) == 2:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", ref[1]):
+            raise ValueError(f"{v!r} has a malformed digest; use repo@sha256:<64 hex>")
+        return v
+    last = v.rsplit("/", 1)[-1]
+    if ":" not in last:
+        raise ValueError(f"{v!r} has no tag; pin a release tag or a digest (repo:v1.2.3 or repo@sha256:...)")
+    if last.endswith(":latest"):
+        raise ValueError(f"{v!r} uses 'latest'; pin a release tag or a digest so every pod runs the same build")
+    return v
+
+
+ImageRef = Annotated[str, AfterValidator(_image)]
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, use_enum_values=False
+    )
+
+
+# --- model pools --------------------------------------------------------------------------------------------------
+class ModelConfig(CamelModel):
+    """The model a pool serves."""
+
+    id: str = Field(DEFAULT_MODEL, description="Hugging Face model id (org/name).")
+    served_name: str | None = Field(None, description="Name clients send as `model`; defaults to `id`.")
+    max_model_len: PositiveInt = Field(32000, description="vLLM --max-model-len.")
+    block_size: PositiveInt = Field(128, description="vLLM --block-size; prefill and decode must agree.")
+    cache_size: Quantity = Field("100Gi", description="sizeLimit of the per-pod model cache (emptyDir).")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")
+
+    @field_validator("id")
+    @classmethod
+    def _hf_id(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", v):
+            raise ValueError(f"{v!r} is not a Hugging Face id; write it as org/name")
+        return v
+
+    @property
+    def served(self) -> str:
+        return self.served_name or self.id
+
+
+class RolloutStrategy(StrEnum):
+    RECREATE = "Recreate"
+    ROLLING_NO_SURGE = "RollingUpdate"
+    """Rolling with maxSurge 0 / maxUnavailable 1: a full GPU node has no room for a surge pod."""
+
+
+class RoleConfig(CamelModel):
+    """One role (prefill or decode) of a pool."""
+
+    replicas: NonNegativeInt
+    tensor_parallelism: PositiveInt = Field(description="GPUs per pod (vLLM --tensor-parallel-size).")
+    cpu: Quantity
+    memory: Quantity
+    extra_args: list[str] = Field(default_factory=list, description="Appended to the vLLM args.")
+    extra_env: dict[str, str] = Field(default_factory=dict, description="Added to the vLLM env.")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    )
+    affinity: dict[str, Any] | None = None
+    priority_class_name: str | None = None
+    strategy: RolloutStrategy = RolloutStrategy.RECREATE
+    startup_failure_threshold: PositiveInt = Field(
+        60, description="Startup probe failures allowed, 30 s apart (60 = 30 minutes to download and load)."
+    )
+    readiness_timeout_minutes: PositiveInt | None = Field(
+        None, description="How long `pulumi up` waits for the Deployment; default: startup budget + 10 min."
+    )
+
+    @field_validator("extra_env")
+    @classmethod
+    def _no_plain_token(cls, v: dict[str, str]) -> dict[str, str]:
+        if "HF_TOKEN" in v:
+            raise ValueError("HF_TOKEN must not be a plain env value; set hfToken as a secret or hfTokenSecretName")
+        return v
+
+    @property
+    def startup_budget_s(self) -> int:
+        return STARTUP_INITIAL_DELAY_S + STARTUP_PERIOD_S * self.startup_failure_threshold
+
+    @property
+    def readiness_timeout_s(self) -> int:
+        if self.readiness_timeout_minutes is not None:
+            return self.readiness_timeout_minutes * 60
+        return int(math.ceil((self.startup_budget_s + NODE_BRINGUP_ALLOWANCE_S) / 60) * 60)
+
+
+class PrefillConfig(RoleConfig):
+    replicas: NonNegativeInt = 4
+    tensor_parallelism: PositiveInt = 1
+    cpu: Quantity = "8"
+    memory: Quantity = "64Gi"
+
+
+class DecodeConfig(RoleConfig):
+    replicas: NonNegativeInt = 1
+    tensor_parallelism: PositiveInt = 4
+    cpu: Quantity = "16"
+    memory: Quantity = "64Gi"
+
+
+class Decider(StrEnum):
+    SELECTIVE = "selective"
+    """prefix-based-pd-decider: disaggregate when enough prompt tokens are not cached on the chosen decode pod."""
+    ALWAYS = "always"
+    """always-disagg-pd-decider: every request goes through prefill."""
+
+
+class SchedulingConfig(CamelModel):
+    decider: Decider = Decider.SELECTIVE
+    non_cached_tokens: NonNegativeInt = Field(16, description="Selective decider threshold; 0 disables P/D.")
+
+    @model_validator(mode="after")
+    def _zero_disables(self) -> SchedulingConfig:
+        if self.decider is Decider.SELECTIVE and self.non_cached_tokens == 0:
+            raise ValueError(
+                "nonCachedTokens: 0 turns P/D off; use the `always` decider for always-P/D, or a positive threshold"
+            )
+        return self
+
+
+class RouteMatch(CamelModel):
+    path_prefix: str = Field("/", pattern=r"^/")
+    headers: dict[str, str] = Field(default_factory=dict, description="Exact header matches, e.g. a model header.")
+
+
+class PoolConfig(CamelModel):
+    """One model pool: prefill and decode workers, an InferencePool with its EPP, and a route rule."""
+
+    name: DnsLabel = Field("llama", max_length=MAX_POOL_NAME_LEN)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    prefill: PrefillConfig = Field(default_factory=PrefillConfig)
+    decode: DecodeConfig = Field(default_factory=DecodeConfig)
+    scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
+    route: RouteMatch = Field(default_factory=RouteMatch)
+
+    @property
+    def gpus(self) -> int:
+        return (
+            self.prefill.replicas * self.prefill.tensor_parallelism
+            + self.decode.replicas * self.decode.tensor_parallelism
+        )
+
+    def topology(self) -> str:
+        p, d = self.prefill, self.decode
+        return (
+            f"pool {self.name}: {p.replicas}x prefill TP{p.tensor_parallelism} + "
+            f"{d.replicas}x decode TP{d.tensor_parallelism} = {self.gpus} GPUs"
+        )
+
+
+# --- images, gateway, fabric --------------------------------------------------------------------------------------
+class ImagesConfig(CamelModel):
+    vllm: ImageRef = "ghcr.io/llm-d/llm-d-cuda:v0.6.0"
+    epp: ImageRef = "ghcr.io/llm-d/llm-d-inference-scheduler:v0.7.0"
+    sidecar: ImageRef = "ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1"
+
+
+class GatewayProvider(StrEnum):
+    ISTIO = "istio"
+    KGATEWAY = "kgateway"
+    """What the latest guide calls kgateway: the kgateway-dev agentgateway data plane (deprecated upstream)."""
+    AGENTGATEWAY = "agentgateway"
+    GKE = "gke"
+
+
+class GatewayConfig(CamelModel):
+    provider: GatewayProvider = GatewayProvider.ISTIO
+    service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] | None = Field(
+        None, description="Gateway Service type; default ClusterIP for istio, LoadBalancer for agentgateway."
+    )
+    class_name: str | None = Field(
+        None, description="Override the GatewayClass (GKE: gke-l7-rilb for an internal load balancer)."
+    )
+
+
+class Fabric(StrEnum):
+    INFINIBAND = "infiniband"
+    GKE_DRA = "gke-dra"
+    GKE_MULTINETWORK = "gke-multinetwork"
+    NONE = "none"
+
+
+class RdmaConfig(CamelModel):
+    fabric: Fabric = Fabric.INFINIBAND
+    resource_name: str = Field("rdma/ib", description="Extended resource the RDMA device plugin advertises.")
+    ucx_env: dict[str, str] = Field(
+        # No `tcp` in the transport list: a broken fabric then fails loudly instead of silently moving KV over TCP.
+        default_factory=lambda: {"UCX_TLS": "rc,sm,self,cuda_copy,cuda_ipc"},
+        description="UCX env for the vLLM container (NIXL's transport).",
+    )
+    ipc_lock: bool = Field(True, description="Add CAP_IPC_LOCK so RDMA memory registration can pin pages.")
+    shared_device_plugin_shares: PositiveInt = Field(
+        63, description="rdmaHcaMax of the RDMA shared device plugin: pods per node that can share the HCAs."
+    )
+
+    @field_validator("resource_name")
+    @classmethod
+    def _extended_resource(cls, v: str) -> str:
+        if not _EXTENDED_RESOURCE.match(v) or v.startswith("kubernetes.io/"):
+            raise ValueError(f"{v!r} is not an extended resource name; write it as domain/name, e.g. rdma/ib")
+        return v
+
+
+# --- cluster and its preparation ----------------------------------------------------------------------------------
+class ChartVersions(CamelModel):
+    istio: str = "1.29.1"
+    agentgateway: str = "v1.0.0"
+    kgateway_agentgateway: str = "v2.2.1"
+    gpu_operator: str = "v25.3.4"
+    network_operator: str = "25.7.0"
+
+
+class ClusterPrepConfig(CamelModel):
+    """Cluster singletons. Exactly one stack per cluster sets `enabled: true` and owns them."""
+
+    enabled: bool = False
+    crds: bool = Field(True, description="Gateway API and Inference Extension CRDs (retained on destroy).")
+    gateway_control_plane: bool = Field(True, description="istiod / agentgateway via helm.v4.Chart.")
+    gpu_operator: bool = Field(False, description="NVIDIA GPU Operator (InfiniBand clusters).")
+    gpu_operator_driver: bool = Field(False, description="Let the GPU Operator install the driver (else host's).")
+    network_operator: bool = Field(False, description="NVIDIA Network Operator + NicClusterPolicy (InfiniBand).")
+    charts: ChartVersions = Field(default_factory=ChartVersions)
+
+
+class CrdsConfig(CamelModel):
+    gateway_api_version: str = "v1.5.1"
+    inference_extension_version: str = "v1.4.0"
+    istio_version: str = "1.29.1"
+    directory: str | None = Field(
+        None, description=f"Local directory of CRD manifests instead of upstream URLs (or set ${CRDS_DIR_ENV})."
+    )
+
+    def effective_directory(self) -> str | None:
+        return os.environ.get(CRDS_DIR_ENV) or self.directory
+
+
+class ClusterKind(StrEnum):
+    EXISTING = "existing"
+    GKE = "gke"
+
+
+class NodeGroup(CamelModel):
+    """Nodes of an existing cluster, declared so preflight can check that the workers fit."""
+
+    name: str
+    count: PositiveInt
+    gpus_per_node: NonNegativeInt = 8
+    cpu: Quantity = "224"
+    memory: Quantity = "2000Gi"
+    rdma_shares: NonNegativeInt = Field(63, description="Count of the RDMA resource each node advertises.")
+
+
+class ClusterConfig(CamelModel):
+    kind: ClusterKind = ClusterKind.EXISTING
+    kubeconfig: str | None = Field(None, description="Path or contents; default: the ambient kubeconfig.")
+    context: str | None = None
+    kubernetes_version: str | None = Field(None, description="Server version of an existing cluster, e.g. 1.33.")
+    inventory: list[NodeGroup] = Field(default_factory=list)
+
+
+# --- the stack ------------------------------------------------------------------------------------------------------
+class StackConfig(CamelModel):
+    namespace: DnsLabel = "llm-d-pd"
+    create_namespace: bool = Field(True, description="Create the namespace; false when it exists or is shared.")
+    prefix: str | None = Field(None, description="Default: the stack name, sanitised.")
+    pools: list[PoolConfig] = Field(default_factory=lambda: [PoolConfig()], min_length=1)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    rdma: RdmaConfig = Field(default_factory=RdmaConfig)
+    cluster_prep: ClusterPrepConfig = Field(default_factory=ClusterPrepConfig)
+    crds: CrdsConfig = Field(default_factory=CrdsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
+    hf_token_secret_name: str | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is not None and (not DNS_1035_LABEL.match(v) or len(v) > MAX_PREFIX_LEN):
+            raise ValueError(
+                f"{v!r} is not a DNS-1035 label of at most {MAX_PREFIX_LEN} characters; "
+                "use a leading letter, then lower-case letters, digits and '-'"
+            )
+        return v
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_pools(cls, v: list[PoolConfig]) -> list[PoolConfig]:
+        names = [p.name for p in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"pool names must be unique; rename the duplicates: {', '.join(dupes)}")
+        matches = [(p.route.path_prefix, tuple(sorted(p.route.headers.items()))) for p in v]
+        if len(set(matches)) != len(matches):
+            raise ValueError("two pools have the same route match; give each pool its own route.pathPrefix/headers")
+        return v
+
+    @model_validator(mode="after")
+    def _exactly_one_token_source(self) -> StackConfig:
+        if self.hf_token == bool(self.hf_token_secret_name):
+            which = "both are set" if self.hf_token else "neither is set"
+            raise ValueError(
+                f"{PROJECT}:hfToken / {PROJECT}:hfTokenSecretName: {which}; set exactly one: "
+                "`pulumi config set --secret hfToken <token>` or `pulumi config set hfTokenSecretName <secret>`"
+            )
+        return self
+
+
+class ConfigError(Exception):
+    """Invalid stack configuration; `problems` holds one message per problem, each naming its key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = PROJECT
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += (":" if i == 0 else ".") + str(part)
+    return path
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys allowed at `loc` (the parent of an unknown key), by walking the model's fields."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    if not err["loc"]:  # model-level checks name their keys themselves
+        return err["msg"].removeprefix("Value error, ")
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # Tagged unions and Annotated types add non-key entries to loc; keep only real keys.
+    key = _key_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(StackConfig, loc[:-1])
+        hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        return f"{key}: unknown key; remove or rename it{hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "enum" or kind == "literal_error":
+        return f"{key}: {msg}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{key}: {msg}; got {err.get('input')!r}"
+    return f"{key}: {msg}"
+
+
+def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
+    """Validate the project's config (keys without the `llm-d-pd:` namespace) or raise ConfigError."""
+    try:
+        cfg = StackConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError([_describe(err) for err in e.errors()]) from None
+    if cfg.prefix is None:
+        cfg = cfg.model_copy(update={"prefix": sanitize_prefix(stack_name)})
+    return cfg

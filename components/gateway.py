@@ -1,0 +1,89 @@
+"""The gateway: its control plane (cluster preparation) and the per-install Gateway with its HTTPRoute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import install_chart
+from components.config import ClusterPrepConfig, GatewayConfig, PoolConfig
+from components.specs import gateway as gw_specs
+from components.specs.charts import gateway_control_plane
+from components.resources import custom_resource, in_namespace
+from components.specs.names import InstallNames
+
+
+@dataclass
+class GatewayControlPlaneArgs:
+    gateway: GatewayConfig
+    cluster_prep: ClusterPrepConfig
+
+
+class GatewayControlPlane(pulumi.ComponentResource):
+    """istiod or agentgateway, once per cluster, each chart in its own declared namespace."""
+
+    charts: list[k8s.helm.v4.Chart]
+
+    def __init__(self, name: str, args: GatewayControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:gateway:GatewayControlPlane", name, None, opts)
+        specs = gateway_control_plane(args.gateway.provider, args.cluster_prep)
+        self.charts = []
+        namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        previous: list[pulumi.Resource] = []
+        for spec in specs:
+            if spec.namespace not in namespaces:  # helm.v4.Chart creates no namespace
+                namespaces[spec.namespace] = k8s.core.v1.Namespace(
+                    spec.namespace, metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
+                )
+            ns = namespaces[spec.namespace]
+            chart = install_chart(
+                spec, ns.metadata["name"], pulumi.ResourceOptions(parent=self, depends_on=[ns, *previous])
+            )
+            self.charts.append(chart)
+            previous = [chart]  # CRD charts before the control plane that uses them
+        self.register_outputs({})
+
+
+@dataclass
+class InferenceGatewayArgs:
+    names: InstallNames
+    gateway: GatewayConfig
+    pools: list[PoolConfig]
+    namespace: pulumi.Input[str]
+    """The install's namespace (an Output of the Namespace resource, so it exists first)."""
+
+
+class InferenceGateway(pulumi.ComponentResource):
+    """One Gateway (and its provider parameters) with one HTTPRoute rule per pool."""
+
+    gateway: k8s.apiextensions.CustomResource
+    route: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:gateway:InferenceGateway", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        params = gw_specs.gateway_parameters(args.names, args.gateway)
+        deps: list[pulumi.Resource] = []
+        if params is not None:
+            if params["kind"] == "ConfigMap":
+                param_res: pulumi.Resource = k8s.core.v1.ConfigMap(
+                    f"{name}-params", metadata=in_namespace(params["metadata"], args.namespace), data=params["data"], opts=child
+                )
+            else:
+                param_res = custom_resource(f"{name}-params", params, args.namespace, child)
+            deps.append(param_res)
+        self.gateway = custom_resource(
+            f"{name}-gateway",
+            gw_specs.gateway(args.names, args.gateway),
+            args.namespace,
+            pulumi.ResourceOptions(parent=self, depends_on=deps),
+        )
+        self.route = custom_resource(
+            f"{name}-route",
+            gw_specs.http_route(args.names, args.pools, args.gateway),
+            args.namespace,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+        )
+        self.register_outputs({})

@@ -1,0 +1,94 @@
+"""One model pool's InferencePool with its endpoint picker (EPP): config, Deployment, Service, RBAC, and the
+gateway provider's extras (Istio DestinationRule, GKE health-check and backend policies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import GatewayProvider, ImagesConfig, PoolConfig
+from components.resources import custom_resource, in_namespace
+from components.specs import epp as epp_specs
+from components.specs import gateway as gw_specs
+from components.specs.names import PoolNames
+
+
+@dataclass
+class InferencePoolArgs:
+    names: PoolNames
+    pool: PoolConfig
+    images: ImagesConfig
+    provider: GatewayProvider
+    namespace: pulumi.Input[str]
+
+
+class InferencePool(pulumi.ComponentResource):
+    """The InferencePool (selecting this pool's prefill and decode pods) and the EPP that picks among them."""
+
+    pool: k8s.apiextensions.CustomResource
+    epp_service: k8s.core.v1.Service
+    epp_deployment: k8s.apps.v1.Deployment
+    epp_config: k8s.core.v1.ConfigMap
+    """Auto-named: a config change creates a new ConfigMap and rolls the EPP."""
+
+    def __init__(self, name: str, args: InferencePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:serving:InferencePool", name, None, opts)
+        n, ns = args.names, args.namespace
+        child = pulumi.ResourceOptions(parent=self)
+
+        sa = epp_specs.epp_service_account(n)
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-epp-sa", metadata=in_namespace(sa["metadata"], ns), opts=child
+        )
+        role = epp_specs.epp_role(n)
+        k8s.rbac.v1.Role(f"{name}-epp-role", metadata=in_namespace(role["metadata"], ns), rules=role["rules"], opts=child)
+        rb = epp_specs.epp_role_binding(n)
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-epp-rolebinding",
+            metadata=in_namespace(rb["metadata"], ns),
+            role_ref=rb["roleRef"],
+            subjects=rb["subjects"],
+            opts=child,
+        )
+        cr = epp_specs.epp_cluster_role(n)
+        cluster_role = k8s.rbac.v1.ClusterRole(f"{name}-epp-clusterrole", metadata=cr["metadata"], rules=cr["rules"], opts=child)
+        crb = epp_specs.epp_cluster_role_binding(n)
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-epp-clusterrolebinding",
+            metadata=crb["metadata"],
+            role_ref=crb["roleRef"],
+            subjects=crb["subjects"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_role]),
+        )
+
+        cm = epp_specs.epp_config_map(n, args.pool)
+        self.epp_config = k8s.core.v1.ConfigMap(
+            n.epp_config_base, metadata=in_namespace(cm["metadata"], ns), data=cm["data"], opts=child
+        )
+        dep = self.epp_config.metadata["name"].apply(lambda cm_name: epp_specs.epp_deployment(n, args.images.epp, cm_name))
+        self.epp_deployment = k8s.apps.v1.Deployment(
+            f"{name}-epp",
+            metadata=pulumi.Output.all(dep, ns).apply(lambda a: in_namespace(a[0]["metadata"], a[1])),
+            spec=dep.apply(lambda d: d["spec"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account]),
+        )
+        svc = epp_specs.epp_service(n)
+        self.epp_service = k8s.core.v1.Service(
+            f"{name}-epp-service", metadata=in_namespace(svc["metadata"], ns), spec=svc["spec"], opts=child
+        )
+        self.pool = custom_resource(
+            f"{name}-pool",
+            epp_specs.inference_pool(n),
+            ns,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.epp_service]),
+        )
+        if args.provider is GatewayProvider.ISTIO:
+            custom_resource(f"{name}-epp-destinationrule", gw_specs.destination_rule(n), ns, child)
+        elif args.provider is GatewayProvider.GKE:
+            custom_resource(f"{name}-healthcheckpolicy", gw_specs.gke_health_check_policy(n), ns,
+                            pulumi.ResourceOptions(parent=self, depends_on=[self.pool]))  # fmt: skip
+            custom_resource(f"{name}-backendpolicy", gw_specs.gke_backend_policy(n), ns,
+                            pulumi.ResourceOptions(parent=self, depends_on=[self.pool]))  # fmt: skip
+        self.register_outputs({})

@@ -1,0 +1,68 @@
+"""One role (prefill or decode) of one model pool: a ServiceAccount and a vLLM Deployment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import ImagesConfig, PoolConfig
+from components.resources import in_namespace
+from components.specs import workers
+from components.specs.names import PoolNames
+from components.specs.rdma import PodNetworking
+from components.specs.wiring import SKIP_AWAIT, Role
+
+
+@dataclass
+class ModelServiceArgs:
+    names: PoolNames
+    pool: PoolConfig
+    role: Role
+    images: ImagesConfig
+    networking: PodNetworking
+    """What the fabric adds to the vLLM pod (RDMA resource, capabilities, UCX env)."""
+    namespace: pulumi.Input[str]
+    hf_token_secret_name: pulumi.Input[str]
+    """Name of the Secret holding HF_TOKEN (an Output when this stack creates it)."""
+    skip_await: bool = False
+    """Do not wait for the pods to become Ready (render mode, or when the caller waits elsewhere)."""
+
+
+class ModelService(pulumi.ComponentResource):
+    """vLLM workers of one role. `pulumi up` waits for them up to the role's readiness timeout (the startup probe
+    budget plus node bring-up), since a 70B cold start outlasts the provider's 10-minute default."""
+
+    deployment: k8s.apps.v1.Deployment
+    service_account: k8s.core.v1.ServiceAccount
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:serving:ModelService", name, None, opts)
+        sa = workers.worker_service_account(args.names, args.role, args.pool.model.id)
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=in_namespace(sa["metadata"], args.namespace),
+            automount_service_account_token=sa["automountServiceAccountToken"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        obj = pulumi.Output.from_input(args.hf_token_secret_name).apply(
+            lambda secret: workers.worker_deployment(
+                args.names, args.pool, args.role, args.images, args.networking, secret
+            )
+        )
+        timeout = f"{workers.role_config(args.pool, args.role).readiness_timeout_s}s"
+        metadata = obj.apply(lambda o: o["metadata"])
+        if args.skip_await:
+            metadata = metadata.apply(lambda m: {**m, "annotations": {SKIP_AWAIT: "true"}})
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=pulumi.Output.all(metadata, args.namespace).apply(lambda a: in_namespace(a[0], a[1])),
+            spec=obj.apply(lambda o: o["spec"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.service_account],
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+            ),
+        )
+        self.register_outputs({})

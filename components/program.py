@@ -1,0 +1,92 @@
+"""The program: read and validate the config, run preflight, then build the stack and export what a person needs.
+
+Nothing is registered until the config is valid and preflight passes: a bad config stops with every problem listed,
+each naming its key, and leaves nothing half-deployed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components import preflight
+from components.cluster import ExistingCluster, ExistingClusterArgs
+from components.config import PROJECT, ConfigError, StackConfig, load_config
+from components.specs import outputs
+from components.stack import ClusterPreparation, ServingStack, ServingStackArgs
+
+SECRET_KEYS = ("hfToken",)
+
+
+def read_raw_config() -> dict[str, Any]:
+    """The project's config keys (without the `llm-d-pd:` namespace), object values parsed from JSON. Secret
+    values never leave pulumi.Config: a secret key is recorded as present (True); a secret set in plain text is an
+    error."""
+    every = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    plain_secrets = []
+    for full_key, value in every.items():
+        ns, _, key = full_key.partition(":")
+        if ns != PROJECT:
+            continue
+        if key in SECRET_KEYS:
+            if not runtime_config.is_config_secret(full_key):
+                plain_secrets.append(key)
+            raw[key] = True
+            continue
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            value = json.loads(value)
+        raw[key] = value
+    if plain_secrets:
+        raise ConfigError(
+            [
+                f"{PROJECT}:{k}: stored in plain text; remove it and run `pulumi config set --secret {k} <value>`"
+                for k in plain_secrets
+            ]
+        )
+    return raw
+
+
+def validated_config() -> StackConfig:
+    cfg = load_config(read_raw_config(), pulumi.get_stack())
+    report = preflight.run(cfg)
+    for fact in report.facts:
+        pulumi.log.info(f"preflight: {fact}")
+    for warning in report.warnings:
+        pulumi.log.warn(f"preflight: {warning}")
+    if not report.ok:
+        raise ConfigError(report.errors)
+    return cfg
+
+
+def main(skip_await: bool = False) -> None:
+    try:
+        cfg = validated_config()
+    except ConfigError as e:
+        raise pulumi.RunError(str(e)) from None
+    hf_token = pulumi.Config().require_secret("hfToken") if cfg.hf_token else None
+
+    cluster = ExistingCluster("cluster", ExistingClusterArgs(cfg.cluster))
+    k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
+    ready: list[pulumi.Resource] = []
+    if cfg.cluster_prep.enabled:
+        ready = ClusterPreparation("cluster-prep", cfg, k8s_opts).ready
+    assert cfg.prefix is not None
+    serving = ServingStack(
+        cfg.prefix,
+        ServingStackArgs(cfg, hf_token, skip_await=skip_await),
+        pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=ready)),
+    )
+
+    access = outputs.gateway_access(cfg)
+    pulumi.export("namespace", serving.namespace)
+    pulumi.export("prefix", cfg.prefix)
+    pulumi.export("gateway", serving.gateway.gateway.metadata["name"])
+    pulumi.export("gatewayAccess", access["how"])
+    pulumi.export("curl", {p.name: outputs.completion_curl(access["endpoint"], p) for p in cfg.pools})
+    pulumi.export("topology", outputs.topology(cfg))
+    pulumi.export("kvTransport", outputs.kv_transport(cfg))
+    pulumi.export("hfTokenSecret", serving.hf_token_secret_name)
+

@@ -1,0 +1,113 @@
+"""Cluster-preparation charts and custom resources: the gateway control plane and the InfiniBand operators.
+
+Each chart is a `ChartSpec` the components hand to `helm.v4.Chart` unchanged; fixed names, no prefix (one per
+cluster)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.config import ClusterPrepConfig, GatewayProvider, RdmaConfig
+from components.specs import wiring
+
+ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+NVIDIA_REPO = "https://helm.ngc.nvidia.com/nvidia"
+NIC_CLUSTER_POLICY_NAME = "nic-cluster-policy"
+"""The Network Operator acts only on the NicClusterPolicy of this name."""
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    name: str
+    """Pulumi resource name and Helm release name."""
+    chart: str
+    version: str
+    namespace: str
+    repo: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def gateway_control_plane(provider: GatewayProvider, prep: ClusterPrepConfig) -> list[ChartSpec]:
+    """Charts to install, in order (CRD charts first). GKE's gateway is managed: nothing to install."""
+    v = prep.charts
+    if provider is GatewayProvider.ISTIO:
+        inference = {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}
+        return [
+            ChartSpec("istio-base", "base", v.istio, "istio-system", ISTIO_REPO),
+            ChartSpec(
+                "istiod",
+                "istiod",
+                v.istio,
+                "istio-system",
+                ISTIO_REPO,
+                {"pilot": {"env": inference}, "meshConfig": {"defaultConfig": {"proxyMetadata": inference}}},
+            ),
+        ]
+    if provider is GatewayProvider.AGENTGATEWAY:
+        base = "oci://cr.agentgateway.dev/charts"
+        version = v.agentgateway
+    elif provider is GatewayProvider.KGATEWAY:
+        base = "oci://ghcr.io/kgateway-dev/charts"
+        version = v.kgateway_agentgateway
+    else:
+        return []
+    return [
+        ChartSpec("agentgateway-crds", f"{base}/agentgateway-crds", version, "agentgateway-system"),
+        ChartSpec(
+            "agentgateway",
+            f"{base}/agentgateway",
+            version,
+            "agentgateway-system",
+            values={"inferenceExtension": {"enabled": True}},
+        ),
+    ]
+
+
+def gpu_operator(prep: ClusterPrepConfig) -> ChartSpec:
+    return ChartSpec(
+        "gpu-operator",
+        "gpu-operator",
+        prep.charts.gpu_operator,
+        "gpu-operator",
+        NVIDIA_REPO,
+        {
+            # The Network Operator runs NFD; two NFD DaemonSets would fight.
+            "nfd": {"enabled": not prep.network_operator},
+            "driver": {"enabled": prep.gpu_operator_driver, "rdma": {"useHostMofed": True}},
+        },
+    )
+
+
+def network_operator(prep: ClusterPrepConfig) -> ChartSpec:
+    return ChartSpec("network-operator", "network-operator", prep.charts.network_operator, "nvidia-network-operator",
+                     NVIDIA_REPO, {"nfd": {"enabled": True}, "sriovNetworkOperator": {"enabled": False}})  # fmt: skip
+
+
+def nic_cluster_policy(rdma: RdmaConfig, prep: ClusterPrepConfig) -> dict[str, Any]:
+    """An RDMA shared device plugin that publishes `rdma.resource_name` (prefix/name) for every IB HCA."""
+    prefix, name = rdma.resource_name.split("/", 1)
+    plugin_config = {
+        "configList": [
+            {
+                "resourcePrefix": prefix,
+                "resourceName": name,
+                "rdmaHcaMax": rdma.shared_device_plugin_shares,
+                "selectors": {"vendors": ["15b3"], "linkTypes": ["infiniband"]},
+            }
+        ]
+    }
+    return {
+        "apiVersion": wiring.NIC_CLUSTER_POLICY_API,
+        "kind": "NicClusterPolicy",
+        "metadata": {"name": NIC_CLUSTER_POLICY_NAME},
+        "spec": {
+            "rdmaSharedDevicePlugin": {
+                "image": "k8s-rdma-shared-dev-plugin",
+                "repository": "nvcr.io/nvidia/mellanox",
+                "version": f"network-operator-v{prep.charts.network_operator.removeprefix('v')}",
+                "config": json.dumps(plugin_config, indent=2),
+            }
+        },
+    }

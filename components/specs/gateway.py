@@ -1,0 +1,211 @@
+"""The Gateway, its per-provider parameters, the HTTPRoute, and the provider extras each pool needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from components.config import GatewayConfig, GatewayProvider, PoolConfig
+from components.specs import wiring
+from components.specs.names import InstallNames, PoolNames
+
+GATEWAY_CLASSES = {
+    GatewayProvider.ISTIO: "istio",
+    # The latest guide's "kgateway" is the kgateway-dev agentgateway data plane; Envoy-based kgateway dropped
+    # inference support in v2.2 and cannot route to an InferencePool v1.
+    GatewayProvider.KGATEWAY: "agentgateway",
+    GatewayProvider.AGENTGATEWAY: "agentgateway",
+    GatewayProvider.GKE: "gke-l7-regional-external-managed",
+}
+DEFAULT_SERVICE_TYPES = {
+    GatewayProvider.ISTIO: "ClusterIP",
+    GatewayProvider.KGATEWAY: "LoadBalancer",
+    GatewayProvider.AGENTGATEWAY: "LoadBalancer",
+}
+
+
+def gateway_class(gw: GatewayConfig) -> str:
+    return gw.class_name or GATEWAY_CLASSES[gw.provider]
+
+
+def service_type(gw: GatewayConfig) -> str | None:
+    """None for GKE, whose gateway is a Google load balancer with no Service of ours."""
+    if gw.provider is GatewayProvider.GKE:
+        return None
+    return gw.service_type or DEFAULT_SERVICE_TYPES[gw.provider]
+
+
+def gateway_service_name(names: InstallNames, gw: GatewayConfig) -> str | None:
+    """The Service the gateway's controller creates for it (for port-forwarding), where it is known."""
+    if gw.provider is GatewayProvider.ISTIO:
+        return f"{names.gateway()}-istio"
+    if gw.provider in (GatewayProvider.AGENTGATEWAY, GatewayProvider.KGATEWAY):
+        return names.gateway()
+    return None
+
+
+def gateway_parameters(names: InstallNames, gw: GatewayConfig) -> dict[str, Any] | None:
+    """Istio: a ConfigMap overlaying the generated proxy Deployment and Service. agentgateway (and the latest
+    guide's kgateway): AgentgatewayParameters. GKE: none."""
+    meta = {"name": names.gateway(), "namespace": names.namespace, "labels": names.common_labels()}
+    if gw.provider is GatewayProvider.ISTIO:
+        deployment = {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "istio-proxy",
+                                "resources": {
+                                    "limits": {"cpu": "16", "memory": "16Gi"},
+                                    "requests": {"cpu": "4", "memory": "4Gi"},
+                                },
+                            }
+                        ]
+                    }
+                }
+            }
+        }
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": {
+                "deployment": yaml.safe_dump(deployment, sort_keys=False),
+                "service": yaml.safe_dump({"spec": {"type": service_type(gw)}}, sort_keys=False),
+            },
+        }
+    if gw.provider in (GatewayProvider.AGENTGATEWAY, GatewayProvider.KGATEWAY):
+        return {
+            "apiVersion": wiring.AGENTGATEWAY_PARAMETERS_API,
+            "kind": "AgentgatewayParameters",
+            "metadata": meta,
+            "spec": {
+                "logging": {"level": "warn"},
+                "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+                "service": {"spec": {"type": service_type(gw)}},
+            },
+        }
+    return None
+
+
+def gateway(names: InstallNames, gw: GatewayConfig) -> dict[str, Any]:
+    labels = names.common_labels()
+    spec: dict[str, Any] = {
+        "gatewayClassName": gateway_class(gw),
+        "listeners": [
+            {
+                "name": "default",
+                "port": wiring.GATEWAY_LISTENER_PORT,
+                "protocol": "HTTP",
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            }
+        ],
+    }
+    if gw.provider is GatewayProvider.ISTIO:
+        labels = {**labels, "istio.io/enable-inference-extproc": "true"}
+        spec["infrastructure"] = {"parametersRef": {"group": "", "kind": "ConfigMap", "name": names.gateway()}}
+    elif gw.provider in (GatewayProvider.AGENTGATEWAY, GatewayProvider.KGATEWAY):
+        spec["infrastructure"] = {
+            "parametersRef": {"group": "agentgateway.dev", "kind": "AgentgatewayParameters", "name": names.gateway()}
+        }
+    return {
+        "apiVersion": wiring.GATEWAY_API,
+        "kind": "Gateway",
+        "metadata": {"name": names.gateway(), "namespace": names.namespace, "labels": labels},
+        "spec": spec,
+    }
+
+
+def route_rule(names: PoolNames, pool: PoolConfig, gw: GatewayConfig) -> dict[str, Any]:
+    match: dict[str, Any] = {"path": {"type": "PathPrefix", "value": pool.route.path_prefix}}
+    if pool.route.headers:
+        match["headers"] = [{"type": "Exact", "name": k, "value": v} for k, v in sorted(pool.route.headers.items())]
+    backend: dict[str, Any] = {
+        "group": wiring.INFERENCE_POOL_GROUP,
+        "kind": "InferencePool",
+        "name": names.inference_pool,
+        "weight": 1,
+    }
+    rule: dict[str, Any] = {"matches": [match], "backendRefs": [backend]}
+    if gw.provider is not GatewayProvider.GKE:
+        # GKE takes the timeout from GCPBackendPolicy and rejects a port on an InferencePool backend.
+        backend["port"] = wiring.POOL_TARGET_PORT
+        rule["timeouts"] = {"request": "0s", "backendRequest": "0s"}  # long generations
+    return rule
+
+
+def http_route(names: InstallNames, pools: list[PoolConfig], gw: GatewayConfig) -> dict[str, Any]:
+    """One rule per pool. Gateway API orders rules by match specificity, so a header or longer path wins."""
+    return {
+        "apiVersion": wiring.GATEWAY_API,
+        "kind": "HTTPRoute",
+        "metadata": {"name": names.http_route(), "namespace": names.namespace, "labels": names.common_labels()},
+        "spec": {
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.gateway()}],
+            "rules": [route_rule(names.pool(p.name), p, gw) for p in pools],
+        },
+    }
+
+
+def destination_rule(names: PoolNames) -> dict[str, Any]:
+    """Istio: the EPP serves ext-proc with a self-signed certificate; the host is derived from the EPP Service
+    (the seed once rendered it as `...%!s(MISSING).svc.cluster.local`)."""
+    return {
+        "apiVersion": wiring.ISTIO_DESTINATION_RULE_API,
+        "kind": "DestinationRule",
+        "metadata": {"name": names.epp, "namespace": names.install.namespace, "labels": names.epp_labels()},
+        "spec": {
+            "host": names.epp_service_fqdn,
+            "trafficPolicy": {
+                "tls": {"mode": "SIMPLE", "insecureSkipVerify": True},
+                "connectionPool": {
+                    "http": {
+                        "http1MaxPendingRequests": 256000,
+                        "http2MaxRequests": 256000,
+                        "maxRequestsPerConnection": 256000,
+                        "idleTimeout": "900s",
+                    },
+                    "tcp": {"maxConnections": 256000, "maxConnectionDuration": "1800s", "connectTimeout": "900s"},
+                },
+            },
+        },
+    }
+
+
+def _pool_target_ref(names: PoolNames) -> dict[str, Any]:
+    return {"group": wiring.INFERENCE_POOL_GROUP, "kind": "InferencePool", "name": names.inference_pool}
+
+
+def gke_health_check_policy(names: PoolNames) -> dict[str, Any]:
+    """The pinned CRD's CEL rules reject `port` without `portSpecification: USE_FIXED_PORT`."""
+    return {
+        "apiVersion": wiring.GKE_POLICY_API,
+        "kind": "HealthCheckPolicy",
+        "metadata": {"name": names.inference_pool, "namespace": names.install.namespace},
+        "spec": {
+            "targetRef": _pool_target_ref(names),
+            "default": {
+                "timeoutSec": 2,
+                "checkIntervalSec": 2,
+                "config": {
+                    "type": "HTTP",
+                    "httpHealthCheck": {
+                        "portSpecification": "USE_FIXED_PORT",
+                        "port": wiring.POOL_TARGET_PORT,
+                        "requestPath": "/health",
+                    },
+                },
+            },
+        },
+    }
+
+
+def gke_backend_policy(names: PoolNames) -> dict[str, Any]:
+    return {
+        "apiVersion": wiring.GKE_POLICY_API,
+        "kind": "GCPBackendPolicy",
+        "metadata": {"name": names.inference_pool, "namespace": names.install.namespace},
+        "spec": {"targetRef": _pool_target_ref(names), "default": {"timeoutSec": 300, "logging": {"enabled": True}}},
+    }

@@ -1,0 +1,131 @@
+"""Names and labels of one install, derived from its prefix (the seed's RELEASE_NAME_POSTFIX).
+
+Every per-install object name and selector comes from here, so two installs with different prefixes never share a
+name or select each other's pods.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from components.specs import wiring
+from components.specs.wiring import Role
+
+MAX_PREFIX_LEN = 20
+MAX_POOL_NAME_LEN = 20
+DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def sanitize_prefix(stack_name: str) -> str:
+    """A stack name made into a DNS-1035 label of at most MAX_PREFIX_LEN characters (Service names need 1035: a
+    leading letter). `Dev_Stack.2` -> `dev-stack-2`, `9b` -> `s-9b`."""
+    s = re.sub(r"[^a-z0-9-]+", "-", stack_name.lower())
+    s = re.sub(r"-{2,}", "-", s).strip("-")
+    if not s or not s[0].isalpha():
+        s = f"s-{s}" if s else "llmd"
+    return s[:MAX_PREFIX_LEN].rstrip("-")
+
+
+def model_slug(model_id: str) -> str:
+    """A label value for a Hugging Face id: `RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic` ->
+    `llama-3.3-70b-instruct-fp8-dynamic` (label values allow dots; at most 63 characters)."""
+    s = re.sub(r"[^a-z0-9.-]+", "-", model_id.split("/")[-1].lower()).strip("-.")
+    return s[:63].rstrip("-.") or "model"
+
+
+@dataclass(frozen=True)
+class InstallNames:
+    """Names of one install (prefix) in one namespace."""
+
+    prefix: str
+    namespace: str
+
+    def install_labels(self) -> dict[str, str]:
+        return {wiring.LABEL_INSTALL: self.prefix}
+
+    def common_labels(self) -> dict[str, str]:
+        return {
+            wiring.LABEL_PART_OF: wiring.PART_OF,
+            wiring.LABEL_MANAGED_BY: wiring.MANAGED_BY,
+            **self.install_labels(),
+        }
+
+    def gateway(self) -> str:
+        return f"{self.prefix}-inference-gateway"
+
+    def http_route(self) -> str:
+        return f"{self.prefix}-route"
+
+    def hf_token_secret_base(self) -> str:
+        """Base of the auto-named HF token Secret (Pulumi appends a random suffix)."""
+        return f"{self.prefix}-hf-token"
+
+    def pool(self, pool: str) -> "PoolNames":
+        return PoolNames(self, pool)
+
+
+@dataclass(frozen=True)
+class PoolNames:
+    """Names and selectors of one model pool of an install."""
+
+    install: InstallNames
+    pool: str
+
+    @property
+    def inference_pool(self) -> str:
+        return f"{self.install.prefix}-{self.pool}"
+
+    @property
+    def epp(self) -> str:
+        """EPP Deployment, Service, ServiceAccount and Role (a DNS-1035 Service name)."""
+        return f"{self.inference_pool}-epp"
+
+    @property
+    def epp_cluster_role(self) -> str:
+        """Cluster-scoped, so it carries the namespace too: the seed's name collided across namespaces."""
+        return f"{self.install.namespace}-{self.inference_pool}-epp"
+
+    @property
+    def epp_config_base(self) -> str:
+        return f"{self.epp}-config"
+
+    @property
+    def epp_service_fqdn(self) -> str:
+        return f"{self.epp}.{self.install.namespace}.svc.cluster.local"
+
+    def worker(self, role: Role) -> str:
+        """Deployment and ServiceAccount of one role."""
+        return f"{self.inference_pool}-{role.value}"
+
+    def selector(self) -> dict[str, str]:
+        """The InferencePool's selector: this pool's workers of this install, both roles, nothing else."""
+        return {
+            wiring.LABEL_INFERENCE_SERVING: "true",
+            **self.install.install_labels(),
+            wiring.LABEL_POOL: self.pool,
+        }
+
+    def worker_selector(self, role: Role) -> dict[str, str]:
+        return {**self.selector(), wiring.LABEL_ROLE: role.value}
+
+    def worker_labels(self, role: Role, model_id: str) -> dict[str, str]:
+        return {
+            **self.install.common_labels(),
+            **self.worker_selector(role),
+            wiring.LABEL_MODEL: model_slug(model_id),
+            wiring.LABEL_COMPONENT: role.value,
+        }
+
+    def epp_selector(self) -> dict[str, str]:
+        return {**self.install.install_labels(), "inferencepool": self.epp}
+
+    def epp_labels(self) -> dict[str, str]:
+        return {
+            **self.install.common_labels(),
+            **self.epp_selector(),
+            wiring.LABEL_NAME: self.epp,
+            wiring.LABEL_COMPONENT: "endpoint-picker",
+            "inference.networking.k8s.io/igw-mode": "inferencepool",
+        }

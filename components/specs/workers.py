@@ -1,0 +1,195 @@
+"""Prefill and decode worker Deployments: the vLLM container, the decode pod's routing sidecar, probes, volumes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from components.config import ImagesConfig, PoolConfig, RoleConfig, RolloutStrategy, STARTUP_INITIAL_DELAY_S
+from components.config import STARTUP_PERIOD_S
+from components.specs import wiring
+from components.specs.names import PoolNames
+from components.specs.rdma import PodNetworking
+from components.specs.wiring import Role
+
+
+def kv_transfer_config() -> str:
+    """One raw JSON args item (no shell quotes: quotes copied into the item make vLLM fail to parse it)."""
+    return json.dumps({"kv_connector": wiring.KV_CONNECTOR, "kv_role": wiring.KV_ROLE}, separators=(",", ":"))
+
+
+def role_config(pool: PoolConfig, role: Role) -> RoleConfig:
+    return pool.prefill if role is Role.PREFILL else pool.decode
+
+
+def vllm_args(pool: PoolConfig, role: Role) -> list[str]:
+    rc = role_config(pool, role)
+    args = [pool.model.id, "--port", str(wiring.vllm_port(role)), "--served-model-name", pool.model.served]
+    if rc.tensor_parallelism > 1:
+        args += ["--tensor-parallel-size", str(rc.tensor_parallelism)]
+    args += [
+        "--block-size", str(pool.model.block_size),
+        "--kv-transfer-config", kv_transfer_config(),
+        "--max-model-len", str(pool.model.max_model_len),
+        "--gpu-memory-utilization", str(pool.model.gpu_memory_utilization),
+        "--disable-uvicorn-access-log",
+    ]  # fmt: skip
+    return args + list(rc.extra_args)
+
+
+def vllm_env(pool: PoolConfig, role: Role, net: PodNetworking, hf_secret_name: str) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        # The side channel's default host is localhost, which breaks cross-pod transfer.
+        {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "VLLM_NIXL_SIDE_CHANNEL_PORT", "value": str(wiring.NIXL_SIDE_CHANNEL_PORT)},
+        {"name": "HF_HOME", "value": wiring.MODEL_CACHE_PATH},
+        {
+            "name": "HF_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": hf_secret_name, "key": wiring.HF_TOKEN_KEY}},
+        },
+    ]
+    extra = {**net.env, **role_config(pool, role).extra_env}
+    return env + [{"name": k, "value": v} for k, v in sorted(extra.items())]
+
+
+def _http_probe(path: str, **timing: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": wiring.VLLM_PORT_NAME}, **timing}
+
+
+def vllm_container(
+    pool: PoolConfig, role: Role, image: str, net: PodNetworking, hf_secret_name: str
+) -> dict[str, Any]:
+    rc = role_config(pool, role)
+    resources = {
+        "cpu": rc.cpu,
+        "memory": rc.memory,
+        "nvidia.com/gpu": str(rc.tensor_parallelism),
+        **net.resources,
+    }
+    container: dict[str, Any] = {
+        "name": wiring.VLLM_CONTAINER,
+        "image": image,
+        "command": ["vllm", "serve"],
+        "args": vllm_args(pool, role),
+        "env": vllm_env(pool, role, net, hf_secret_name),
+        "ports": [
+            {"name": wiring.VLLM_PORT_NAME, "containerPort": wiring.vllm_port(role), "protocol": "TCP"},
+            {"name": wiring.NIXL_PORT_NAME, "containerPort": wiring.NIXL_SIDE_CHANNEL_PORT, "protocol": "TCP"},
+        ],
+        "startupProbe": _http_probe(
+            "/v1/models",
+            initialDelaySeconds=STARTUP_INITIAL_DELAY_S,
+            periodSeconds=STARTUP_PERIOD_S,
+            timeoutSeconds=5,
+            failureThreshold=rc.startup_failure_threshold,
+        ),
+        "livenessProbe": _http_probe("/health", periodSeconds=10, timeoutSeconds=5, failureThreshold=3),
+        "readinessProbe": _http_probe("/v1/models", periodSeconds=5, timeoutSeconds=2, failureThreshold=3),
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "volumeMounts": [
+            {"name": "shm", "mountPath": "/dev/shm"},
+            {"name": "model-cache", "mountPath": wiring.MODEL_CACHE_PATH},
+            {"name": "torch-compile-cache", "mountPath": "/.cache"},
+            {"name": "vllm-config", "mountPath": "/.config"},
+            *net.volume_mounts,
+        ],
+    }
+    if net.capabilities:
+        container["securityContext"] = {"capabilities": {"add": list(net.capabilities)}}
+    return container
+
+
+def routing_sidecar(image: str) -> dict[str, Any]:
+    """Decode only: a native sidecar (initContainer with restartPolicy Always, Kubernetes >= 1.29) that owns the
+    pool port, runs the prefill leg for requests carrying x-prefiller-host-port, then forwards to local vLLM."""
+    return {
+        "name": wiring.SIDECAR_CONTAINER,
+        "image": image,
+        "restartPolicy": "Always",
+        "args": [
+            f"--port={wiring.SIDECAR_PORT}",
+            f"--vllm-port={wiring.DECODE_VLLM_PORT}",
+            f"--connector={wiring.SIDECAR_CONNECTOR}",
+            "--secure-proxy=false",
+            "--zap-encoder=json",
+            "--zap-log-level=info",
+        ],
+        "ports": [{"name": wiring.SIDECAR_PORT_NAME, "containerPort": wiring.SIDECAR_PORT, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+def strategy(rc: RoleConfig) -> dict[str, Any]:
+    if rc.strategy is RolloutStrategy.RECREATE:
+        return {"type": "Recreate"}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+def worker_deployment(
+    names: PoolNames,
+    pool: PoolConfig,
+    role: Role,
+    images: ImagesConfig,
+    net: PodNetworking,
+    hf_secret_name: str,
+) -> dict[str, Any]:
+    """The Deployment of one role of one pool (a full Kubernetes object)."""
+    rc = role_config(pool, role)
+    labels = names.worker_labels(role, pool.model.id)
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": names.worker(role),
+        "containers": [vllm_container(pool, role, images.vllm, net, hf_secret_name)],
+        "volumes": [
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
+            {"name": "model-cache", "emptyDir": {"sizeLimit": pool.model.cache_size}},
+            {"name": "torch-compile-cache", "emptyDir": {}},
+            {"name": "vllm-config", "emptyDir": {}},
+            *net.volumes,
+        ],
+        "terminationGracePeriodSeconds": 30,
+    }
+    if role is Role.DECODE:
+        pod_spec["initContainers"] = [routing_sidecar(images.sidecar)]
+    if rc.node_selector:
+        pod_spec["nodeSelector"] = dict(rc.node_selector)
+    if rc.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in rc.tolerations]
+    if rc.affinity:
+        pod_spec["affinity"] = dict(rc.affinity)
+    if rc.priority_class_name:
+        pod_spec["priorityClassName"] = rc.priority_class_name
+    template_meta: dict[str, Any] = {"labels": labels}
+    if net.annotations:
+        template_meta["annotations"] = dict(net.annotations)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": names.worker(role), "namespace": names.install.namespace, "labels": labels},
+        "spec": {
+            "replicas": rc.replicas,
+            "selector": {"matchLabels": names.worker_selector(role)},
+            "strategy": strategy(rc),
+            "template": {"metadata": template_meta, "spec": pod_spec},
+        },
+    }
+
+
+def worker_service_account(names: PoolNames, role: Role, model_id: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": names.worker(role),
+            "namespace": names.install.namespace,
+            "labels": names.worker_labels(role, model_id),
+        },
+        # vLLM never talks to the API server.
+        "automountServiceAccountToken": False,
+    }

@@ -1,0 +1,114 @@
+"""The top level: cluster preparation (singletons, owned by one stack per cluster) and the per-install serving
+stack (namespace, HF token Secret, per pool prefill/decode workers and an InferencePool, one Gateway)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import Fabric, StackConfig
+from components.crds import ClusterCrds, ClusterCrdsArgs
+from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
+from components.inference_pool import InferencePool, InferencePoolArgs
+from components.model_service import ModelService, ModelServiceArgs
+from components.rdma import InfinibandFabric, InfinibandFabricArgs
+from components.specs import wiring
+from components.specs.crds import crd_bundles
+from components.specs.names import InstallNames
+from components.specs.rdma import pod_networking
+from components.specs.wiring import Role
+
+
+class ClusterPreparation(pulumi.ComponentResource):
+    """CRDs, the gateway control plane and the fabric's operators: once per cluster, fixed names."""
+
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:cluster:ClusterPreparation", name, None, opts)
+        prep = cfg.cluster_prep
+        self.ready: list[pulumi.Resource] = []
+        if prep.crds:
+            self.ready.append(ClusterCrds("crds", ClusterCrdsArgs(crd_bundles(cfg.crds, cfg.gateway, prep)),
+                                          pulumi.ResourceOptions(parent=self)))  # fmt: skip
+        if prep.gateway_control_plane:
+            self.ready.append(
+                GatewayControlPlane(
+                    "gateway-control-plane",
+                    GatewayControlPlaneArgs(cfg.gateway, prep),
+                    pulumi.ResourceOptions(parent=self, depends_on=list(self.ready)),
+                )
+            )
+        if cfg.rdma.fabric is Fabric.INFINIBAND and (prep.gpu_operator or prep.network_operator):
+            self.ready.append(
+                InfinibandFabric("infiniband", InfinibandFabricArgs(cfg.rdma, prep), pulumi.ResourceOptions(parent=self))
+            )
+        self.register_outputs({})
+
+
+@dataclass
+class ServingStackArgs:
+    config: StackConfig
+    hf_token: pulumi.Output[str] | None
+    """The secret token when this stack creates the Secret (config `hfToken`), else None."""
+    skip_await: bool = False
+
+
+class ServingStack(pulumi.ComponentResource):
+    """Everything one install owns, named from its prefix and scoped by its install label."""
+
+    namespace: pulumi.Output[str]
+    hf_token_secret_name: pulumi.Output[str]
+    pools: dict[str, InferencePool]
+    workers: dict[tuple[str, Role], ModelService]
+    gateway: InferenceGateway
+
+    def __init__(self, name: str, args: ServingStackArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:serving:ServingStack", name, None, opts)
+        cfg = args.config
+        assert cfg.prefix is not None
+        names = InstallNames(cfg.prefix, cfg.namespace)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if cfg.create_namespace:
+            ns = k8s.core.v1.Namespace(
+                f"{name}-namespace", metadata={"name": cfg.namespace, "labels": {wiring.LABEL_PART_OF: wiring.PART_OF}},
+                opts=child,
+            )  # fmt: skip
+            self.namespace = ns.metadata["name"]
+        else:
+            self.namespace = pulumi.Output.from_input(cfg.namespace)
+
+        if args.hf_token is not None:
+            secret = k8s.core.v1.Secret(
+                names.hf_token_secret_base(),
+                metadata={"namespace": self.namespace, "labels": names.common_labels()},
+                type="Opaque",
+                string_data={wiring.HF_TOKEN_KEY: args.hf_token},
+                opts=child,
+            )
+            self.hf_token_secret_name = secret.metadata["name"]
+        else:
+            assert cfg.hf_token_secret_name is not None
+            self.hf_token_secret_name = pulumi.Output.from_input(cfg.hf_token_secret_name)
+
+        net = pod_networking(cfg.rdma)
+        self.pools, self.workers = {}, {}
+        for pool in cfg.pools:
+            pn = names.pool(pool.name)
+            for role in (Role.PREFILL, Role.DECODE):
+                self.workers[(pool.name, role)] = ModelService(
+                    pn.worker(role),
+                    ModelServiceArgs(pn, pool, role, cfg.images, net, self.namespace, self.hf_token_secret_name,
+                                     skip_await=args.skip_await),
+                    child,
+                )  # fmt: skip
+            self.pools[pool.name] = InferencePool(
+                pn.inference_pool, InferencePoolArgs(pn, pool, cfg.images, cfg.gateway.provider, self.namespace), child
+            )
+        self.gateway = InferenceGateway(
+            names.gateway(),
+            InferenceGatewayArgs(names, cfg.gateway, cfg.pools, self.namespace),
+            pulumi.ResourceOptions(parent=self, depends_on=list(self.pools.values())),
+        )
+        self.register_outputs({"namespace": self.namespace})
