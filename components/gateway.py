@@ -9,9 +9,9 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart
 from components.config import ClusterPrepConfig, GatewayConfig, PoolConfig
+from components.resources import custom_resource, in_namespace
 from components.specs import gateway as gw_specs
 from components.specs.charts import gateway_control_plane
-from components.resources import custom_resource, in_namespace
 from components.specs.names import InstallNames
 
 
@@ -69,7 +69,10 @@ class InferenceGateway(pulumi.ComponentResource):
         if params is not None:
             if params["kind"] == "ConfigMap":
                 param_res: pulumi.Resource = k8s.core.v1.ConfigMap(
-                    f"{name}-params", metadata=in_namespace(params["metadata"], args.namespace), data=params["data"], opts=child
+                    f"{name}-params",
+                    metadata=in_namespace(params["metadata"], args.namespace),
+                    data=params["data"],
+                    opts=child,
                 )
             else:
                 param_res = custom_resource(f"{name}-params", params, args.namespace, child)

@@ -43,7 +43,9 @@ class InferencePool(pulumi.ComponentResource):
             f"{name}-epp-sa", metadata=in_namespace(sa["metadata"], ns), opts=child
         )
         role = epp_specs.epp_role(n)
-        k8s.rbac.v1.Role(f"{name}-epp-role", metadata=in_namespace(role["metadata"], ns), rules=role["rules"], opts=child)
+        k8s.rbac.v1.Role(
+            f"{name}-epp-role", metadata=in_namespace(role["metadata"], ns), rules=role["rules"], opts=child
+        )
         rb = epp_specs.epp_role_binding(n)
         k8s.rbac.v1.RoleBinding(
             f"{name}-epp-rolebinding",
@@ -53,7 +55,9 @@ class InferencePool(pulumi.ComponentResource):
             opts=child,
         )
         cr = epp_specs.epp_cluster_role(n)
-        cluster_role = k8s.rbac.v1.ClusterRole(f"{name}-epp-clusterrole", metadata=cr["metadata"], rules=cr["rules"], opts=child)
+        cluster_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-epp-clusterrole", metadata=cr["metadata"], rules=cr["rules"], opts=child
+        )
         crb = epp_specs.epp_cluster_role_binding(n)
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-epp-clusterrolebinding",
@@ -67,7 +71,9 @@ class InferencePool(pulumi.ComponentResource):
         self.epp_config = k8s.core.v1.ConfigMap(
             n.epp_config_base, metadata=in_namespace(cm["metadata"], ns), data=cm["data"], opts=child
         )
-        dep = self.epp_config.metadata["name"].apply(lambda cm_name: epp_specs.epp_deployment(n, args.images.epp, cm_name))
+        dep = self.epp_config.metadata["name"].apply(
+            lambda cm_name: epp_specs.epp_deployment(n, args.images.epp, cm_name)
+        )
         self.epp_deployment = k8s.apps.v1.Deployment(
             f"{name}-epp",
             metadata=pulumi.Output.all(dep, ns).apply(lambda a: in_namespace(a[0]["metadata"], a[1])),
@@ -87,8 +93,16 @@ class InferencePool(pulumi.ComponentResource):
         if args.provider is GatewayProvider.ISTIO:
             custom_resource(f"{name}-epp-destinationrule", gw_specs.destination_rule(n), ns, child)
         elif args.provider is GatewayProvider.GKE:
-            custom_resource(f"{name}-healthcheckpolicy", gw_specs.gke_health_check_policy(n), ns,
-                            pulumi.ResourceOptions(parent=self, depends_on=[self.pool]))  # fmt: skip
-            custom_resource(f"{name}-backendpolicy", gw_specs.gke_backend_policy(n), ns,
-                            pulumi.ResourceOptions(parent=self, depends_on=[self.pool]))  # fmt: skip
+            custom_resource(
+                f"{name}-healthcheckpolicy",
+                gw_specs.gke_health_check_policy(n),
+                ns,
+                pulumi.ResourceOptions(parent=self, depends_on=[self.pool]),
+            )
+            custom_resource(
+                f"{name}-backendpolicy",
+                gw_specs.gke_backend_policy(n),
+                ns,
+                pulumi.ResourceOptions(parent=self, depends_on=[self.pool]),
+            )
         self.register_outputs({})

@@ -27,6 +27,14 @@ def _key(path: str) -> str:
     return f"{PROJECT}:{path}"
 
 
+def check_cluster_kind(cfg: StackConfig, r: Report) -> None:
+    if cfg.cluster.kind is ClusterKind.GKE:
+        r.errors.append(
+            f"{_key('cluster.kind')}: gke provisioning is not available in this version; use an existing cluster "
+            "(cluster.kind: existing) with its kubeconfig"
+        )
+
+
 def check_fabric(cfg: StackConfig, r: Report) -> None:
     fabric, kind = cfg.rdma.fabric, cfg.cluster.kind
     if fabric in (Fabric.GKE_DRA, Fabric.GKE_MULTINETWORK) and kind is not ClusterKind.GKE:
@@ -111,6 +119,7 @@ def check_pools(cfg: StackConfig, r: Report) -> None:
 
 def run(cfg: StackConfig) -> Report:
     r = Report()
+    check_cluster_kind(cfg, r)
     check_fabric(cfg, r)
     check_pools(cfg, r)
     check_gpu_budget(cfg, r)

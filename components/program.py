@@ -89,4 +89,3 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("topology", outputs.topology(cfg))
     pulumi.export("kvTransport", outputs.kv_transport(cfg))
     pulumi.export("hfTokenSecret", serving.hf_token_secret_name)
-

@@ -32,7 +32,9 @@ class InfinibandFabric(pulumi.ComponentResource):
         if prep.network_operator:
             specs.append(charts.network_operator(prep))
         for spec in specs:
-            ns = k8s.core.v1.Namespace(spec.namespace, metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self))
+            ns = k8s.core.v1.Namespace(
+                spec.namespace, metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
+            )
             chart = install_chart(spec, ns.metadata["name"], pulumi.ResourceOptions(parent=self, depends_on=[ns]))
             if spec.name == "network-operator":
                 network_chart = chart

@@ -29,8 +29,13 @@ class ClusterPreparation(pulumi.ComponentResource):
         prep = cfg.cluster_prep
         self.ready: list[pulumi.Resource] = []
         if prep.crds:
-            self.ready.append(ClusterCrds("crds", ClusterCrdsArgs(crd_bundles(cfg.crds, cfg.gateway, prep)),
-                                          pulumi.ResourceOptions(parent=self)))  # fmt: skip
+            self.ready.append(
+                ClusterCrds(
+                    "crds",
+                    ClusterCrdsArgs(crd_bundles(cfg.crds, cfg.gateway, prep)),
+                    pulumi.ResourceOptions(parent=self),
+                )
+            )
         if prep.gateway_control_plane:
             self.ready.append(
                 GatewayControlPlane(
@@ -41,7 +46,9 @@ class ClusterPreparation(pulumi.ComponentResource):
             )
         if cfg.rdma.fabric is Fabric.INFINIBAND and (prep.gpu_operator or prep.network_operator):
             self.ready.append(
-                InfinibandFabric("infiniband", InfinibandFabricArgs(cfg.rdma, prep), pulumi.ResourceOptions(parent=self))
+                InfinibandFabric(
+                    "infiniband", InfinibandFabricArgs(cfg.rdma, prep), pulumi.ResourceOptions(parent=self)
+                )
             )
         self.register_outputs({})
 
@@ -72,9 +79,10 @@ class ServingStack(pulumi.ComponentResource):
 
         if cfg.create_namespace:
             ns = k8s.core.v1.Namespace(
-                f"{name}-namespace", metadata={"name": cfg.namespace, "labels": {wiring.LABEL_PART_OF: wiring.PART_OF}},
+                f"{name}-namespace",
+                metadata={"name": cfg.namespace, "labels": {wiring.LABEL_PART_OF: wiring.PART_OF}},
                 opts=child,
-            )  # fmt: skip
+            )
             self.namespace = ns.metadata["name"]
         else:
             self.namespace = pulumi.Output.from_input(cfg.namespace)
@@ -99,10 +107,18 @@ class ServingStack(pulumi.ComponentResource):
             for role in (Role.PREFILL, Role.DECODE):
                 self.workers[(pool.name, role)] = ModelService(
                     pn.worker(role),
-                    ModelServiceArgs(pn, pool, role, cfg.images, net, self.namespace, self.hf_token_secret_name,
-                                     skip_await=args.skip_await),
+                    ModelServiceArgs(
+                        pn,
+                        pool,
+                        role,
+                        cfg.images,
+                        net,
+                        self.namespace,
+                        self.hf_token_secret_name,
+                        skip_await=args.skip_await,
+                    ),
                     child,
-                )  # fmt: skip
+                )
             self.pools[pool.name] = InferencePool(
                 pn.inference_pool, InferencePoolArgs(pn, pool, cfg.images, cfg.gateway.provider, self.namespace), child
             )

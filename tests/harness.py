@@ -61,7 +61,10 @@ def config_map(config: dict[str, Any], secrets: dict[str, str] | None = None) ->
 
 
 def run_program(
-    config: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "ib", plain: dict[str, str] | None = None
+    config: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    stack: str = "ib",
+    plain: dict[str, str] | None = None,
 ) -> Recorder:
     """Run components.program.main under mocks with this stack config; return what it registered.
 

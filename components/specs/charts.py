@@ -81,8 +81,14 @@ def gpu_operator(prep: ClusterPrepConfig) -> ChartSpec:
 
 
 def network_operator(prep: ClusterPrepConfig) -> ChartSpec:
-    return ChartSpec("network-operator", "network-operator", prep.charts.network_operator, "nvidia-network-operator",
-                     NVIDIA_REPO, {"nfd": {"enabled": True}, "sriovNetworkOperator": {"enabled": False}})  # fmt: skip
+    return ChartSpec(
+        "network-operator",
+        "network-operator",
+        prep.charts.network_operator,
+        "nvidia-network-operator",
+        NVIDIA_REPO,
+        {"nfd": {"enabled": True}, "sriovNetworkOperator": {"enabled": False}},
+    )
 
 
 def nic_cluster_policy(rdma: RdmaConfig, prep: ClusterPrepConfig) -> dict[str, Any]:

@@ -9,6 +9,42 @@ from pathlib import Path
 from components.config import ClusterPrepConfig, CrdsConfig, GatewayConfig, GatewayProvider
 
 
+def upstream_folders(crds: CrdsConfig, prep: ClusterPrepConfig) -> dict[str, list[str]]:
+    """The pinned upstream files of every bundle, by the folder name a local directory uses for it (for
+    `scripts/fetch-crds`, which fills such a directory for offline use and the schema tests)."""
+    gw, ie = crds.gateway_api_version, crds.inference_extension_version
+    gw_base = f"https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/{gw}/config/crd/standard"
+    ie_base = f"https://raw.githubusercontent.com/kubernetes-sigs/gateway-api-inference-extension/{ie}/config/crd/bases"
+    gw_kinds = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants", "backendtlspolicies"]
+    ie_kinds = [
+        "inference.networking.k8s.io_inferencepools",
+        "inference.networking.x-k8s.io_inferenceobjectives",
+        "inference.networking.x-k8s.io_inferencepools",
+        "inference.networking.x-k8s.io_inferencemodelrewrites",
+    ]
+    agw = prep.charts.agentgateway
+    return {
+        f"gateway-api-{gw}": [f"{gw_base}/gateway.networking.k8s.io_{k}.yaml" for k in gw_kinds],
+        f"inference-extension-{ie}": [f"{ie_base}/{k}.yaml" for k in ie_kinds],
+        f"istio-{crds.istio_version}": [
+            f"https://raw.githubusercontent.com/istio/istio/{crds.istio_version}/manifests/charts/base/files/crd-all.gen.yaml"
+        ],
+        f"agentgateway-{agw}": [
+            f"https://raw.githubusercontent.com/agentgateway/agentgateway/{agw}/controller/install/helm/"
+            "agentgateway-crds/templates/agentgateway.dev_agentgatewayparameters.yaml"
+        ],
+        "gke-gateway-api": [
+            "https://raw.githubusercontent.com/GoogleCloudPlatform/gke-gateway-api/main/config/crd/"
+            f"networking.gke.io_{k}.yaml"
+            for k in ("gcpbackendpolicies", "healthcheckpolicies")
+        ],
+        "network-operator": [
+            f"https://raw.githubusercontent.com/Mellanox/network-operator/v{prep.charts.network_operator}/"
+            "config/crd/bases/mellanox.com_nicclusterpolicies.yaml"
+        ],
+    }
+
+
 def _dir_files(directory: str, folder: str) -> list[str]:
     d = Path(directory) / folder
     files = sorted(str(p) for p in d.glob("*.yaml") if "vap" not in p.name)

@@ -20,6 +20,7 @@ PICKER = "max-score-picker"
 HEADERS_HANDLER = "disagg-headers-handler"
 PROFILE_HANDLER = "disagg-profile-handler"
 FILTERS = {Role.PREFILL: "prefill-filter", Role.DECODE: "decode-filter"}
+READ = ["get", "watch", "list"]
 DECIDERS = {Decider.SELECTIVE: "prefix-based-pd-decider", Decider.ALWAYS: "always-disagg-pd-decider"}
 
 
@@ -113,14 +114,20 @@ def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[s
                             "name": wiring.EPP_CONTAINER,
                             "image": image,
                             "args": [
-                                "--pool-name", names.inference_pool,
-                                "--pool-namespace", names.install.namespace,
-                                "--pool-group", wiring.INFERENCE_POOL_GROUP,
-                                "--config-file", f"{EPP_CONFIG_MOUNT}/{EPP_CONFIG_FILE}",
-                                "--zap-encoder", "json",
-                                "--v", "1",
+                                "--pool-name",
+                                names.inference_pool,
+                                "--pool-namespace",
+                                names.install.namespace,
+                                "--pool-group",
+                                wiring.INFERENCE_POOL_GROUP,
+                                "--config-file",
+                                f"{EPP_CONFIG_MOUNT}/{EPP_CONFIG_FILE}",
+                                "--zap-encoder",
+                                "json",
+                                "--v",
+                                "1",
                                 "--tracing=false",
-                            ],  # fmt: skip
+                            ],
                             "env": [
                                 {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                                 {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -172,15 +179,15 @@ def epp_role(names: PoolNames) -> dict[str, Any]:
         "kind": "Role",
         "metadata": {"name": names.epp, "namespace": names.install.namespace, "labels": names.epp_labels()},
         "rules": [
-            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": ["get", "watch", "list"]},
+            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": READ},
             {
                 "apiGroups": ["inference.networking.x-k8s.io"],
                 "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-                "verbs": ["get", "watch", "list"],
+                "verbs": READ,
             },
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": READ},
         ],
-    }  # fmt: skip
+    }
 
 
 def epp_cluster_role(names: PoolNames) -> dict[str, Any]:

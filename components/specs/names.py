@@ -62,7 +62,7 @@ class InstallNames:
         """Base of the auto-named HF token Secret (Pulumi appends a random suffix)."""
         return f"{self.prefix}-hf-token"
 
-    def pool(self, pool: str) -> "PoolNames":
+    def pool(self, pool: str) -> PoolNames:
         return PoolNames(self, pool)
 
 

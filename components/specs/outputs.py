@@ -24,9 +24,7 @@ def gateway_access(cfg: StackConfig) -> dict[str, str]:
             "endpoint": f"http://localhost:{LOCAL_PORT}",
             "how": f"kubectl -n {cfg.namespace} port-forward svc/{svc} {LOCAL_PORT}:{wiring.GATEWAY_LISTENER_PORT}",
         }
-    lookup = (
-        f"kubectl -n {cfg.namespace} get gateway {names.gateway()} -o jsonpath='{{.status.addresses[0].value}}'"
-    )
+    lookup = f"kubectl -n {cfg.namespace} get gateway {names.gateway()} -o jsonpath='{{.status.addresses[0].value}}'"
     return {"endpoint": f"http://$({lookup})", "how": lookup}
 
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from components.config import ImagesConfig, PoolConfig, RoleConfig, RolloutStrategy, STARTUP_INITIAL_DELAY_S
-from components.config import STARTUP_PERIOD_S
+from components.config import (
+    STARTUP_INITIAL_DELAY_S,
+    STARTUP_PERIOD_S,
+    ImagesConfig,
+    PoolConfig,
+    RoleConfig,
+    RolloutStrategy,
+)
 from components.specs import wiring
 from components.specs.names import PoolNames
 from components.specs.rdma import PodNetworking
@@ -56,9 +62,7 @@ def _http_probe(path: str, **timing: int) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": wiring.VLLM_PORT_NAME}, **timing}
 
 
-def vllm_container(
-    pool: PoolConfig, role: Role, image: str, net: PodNetworking, hf_secret_name: str
-) -> dict[str, Any]:
+def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking, hf_secret_name: str) -> dict[str, Any]:
     rc = role_config(pool, role)
     resources = {
         "cpu": rc.cpu,

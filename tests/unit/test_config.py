@@ -60,7 +60,11 @@ def test_readiness_timeout_is_sized_from_the_startup_probe_budget():
         ({"images": {"epp": "ghcr.io/llm-d/epp"}}, "llm-d-pd:images.epp", "no tag"),
         ({"rdma": {"resourceName": "rdma"}}, "llm-d-pd:rdma.resourceName", "domain/name"),
         ({"pools": [{"name": "a", "prefill": {"memory": "64 GB"}}]}, "llm-d-pd:pools[0].prefill.memory", "64Gi"),
-        ({"pools": [{"name": "a", "prefill": {"extraEnv": {"HF_TOKEN": "x"}}}]}, "llm-d-pd:pools[0].prefill.extraEnv", "secret"),
+        (
+            {"pools": [{"name": "a", "prefill": {"extraEnv": {"HF_TOKEN": "x"}}}]},
+            "llm-d-pd:pools[0].prefill.extraEnv",
+            "secret",
+        ),
         (
             {"pools": [{"name": "a", "scheduling": {"nonCachedTokens": 0}}]},
             "llm-d-pd:pools[0].scheduling",

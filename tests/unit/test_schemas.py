@@ -78,8 +78,16 @@ def test_every_registered_object_is_accepted_by_schema_and_cel(name):
 
 def test_the_crd_directory_has_every_custom_kind_we_build():
     kinds = {k for _, k in crd_index()}
-    assert {"InferencePool", "Gateway", "HTTPRoute", "DestinationRule", "AgentgatewayParameters",
-            "HealthCheckPolicy", "GCPBackendPolicy", "NicClusterPolicy"} <= kinds  # fmt: skip
+    assert {
+        "InferencePool",
+        "Gateway",
+        "HTTPRoute",
+        "DestinationRule",
+        "AgentgatewayParameters",
+        "HealthCheckPolicy",
+        "GCPBackendPolicy",
+        "NicClusterPolicy",
+    } <= kinds
 
 
 def test_cel_rules_reject_a_health_check_port_without_fixed_port_specification():

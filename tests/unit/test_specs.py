@@ -87,7 +87,10 @@ def test_nixl_side_channel_uses_the_pod_ip_and_a_declared_port():
 
 def test_hf_token_comes_only_from_the_secret():
     env = {e["name"]: e for e in container(deployment(Role.DECODE), "vllm")["env"]}
-    assert env["HF_TOKEN"] == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-secret", "key": "HF_TOKEN"}}}
+    assert env["HF_TOKEN"] == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hf-secret", "key": "HF_TOKEN"}},
+    }
 
 
 def test_infiniband_pods_request_the_configured_resource_ipc_lock_and_ucx_without_tcp():
@@ -110,7 +113,9 @@ def test_fabric_none_adds_no_rdma_resource_or_capability():
 
 def test_workers_roll_without_surge_so_a_full_node_can_update():
     assert deployment(Role.DECODE)["spec"]["strategy"] == {"type": "Recreate"}
-    cfg = load_config({"hfTokenSecretName": "hf", "pools": [{"name": "llama", "decode": {"strategy": "RollingUpdate"}}]}, "ib")
+    cfg = load_config(
+        {"hfTokenSecretName": "hf", "pools": [{"name": "llama", "decode": {"strategy": "RollingUpdate"}}]}, "ib"
+    )
     assert deployment(Role.DECODE, cfg)["spec"]["strategy"] == {
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
@@ -169,7 +174,9 @@ def test_epp_cluster_role_name_includes_the_namespace():
 # --- EPP ------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("decider", list(Decider))
 def test_every_plugin_reference_names_a_declared_plugin(decider):
-    cfg = load_config({"hfTokenSecretName": "hf", "pools": [{"name": "p", "scheduling": {"decider": decider.value}}]}, "ib")
+    cfg = load_config(
+        {"hfTokenSecretName": "hf", "pools": [{"name": "p", "scheduling": {"decider": decider.value}}]}, "ib"
+    )
     conf = epp.epp_config(cfg.pools[0])
     declared = {p.get("name", p["type"]) for p in conf["plugins"]}
     (handler,) = [p for p in conf["plugins"] if p["type"] == "disagg-profile-handler"]
@@ -239,7 +246,10 @@ def test_destination_rule_host_is_the_epp_service_fqdn():
 
 def test_route_attaches_to_the_gateway_and_targets_every_pool_on_the_pool_port():
     cfg = load_config(
-        {"hfTokenSecretName": "hf", "pools": [{"name": "llama"}, {"name": "qwen", "route": {"headers": {"x-model": "q"}}}]},
+        {
+            "hfTokenSecretName": "hf",
+            "pools": [{"name": "llama"}, {"name": "qwen", "route": {"headers": {"x-model": "q"}}}],
+        },
         "ib",
     )
     route = gateway.http_route(NAMES, cfg.pools, cfg.gateway)

@@ -1,0 +1,62 @@
+# llm-d-pd: the two commands are `make demo` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# CRD manifests for offline use and the schema tests; fetched from the pinned upstream releases unless set.
+export LLMD_CRDS_DIR ?= $(CURDIR)/.crds
+
+.PHONY: demo demo-down test test-unit test-e2e lint engine cluster-up cluster-down bench render clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(LLMD_CRDS_DIR):
+	$(PY) scripts/fetch-crds $(LLMD_CRDS_DIR)
+
+crds: venv $(LLMD_CRDS_DIR)
+
+engine:
+	scripts/build-engine
+
+cluster-up: engine
+	scripts/local-cluster start
+
+cluster-down:
+	scripts/local-cluster stop
+
+## The whole stack `up` on a local control plane with simulated GPU nodes.
+demo: venv crds cluster-up
+	$(PY) scripts/stack up local --yes
+	@echo; echo "Worker and EPP pods on the simulated nodes:"
+	@"$$(scripts/build-engine --print)/kubectl" --kubeconfig .local-cluster/kubeconfig -n llm-d-pd get pods -o wide
+
+demo-down: venv
+	$(PY) scripts/stack destroy local --yes --remove
+	scripts/local-cluster stop
+
+## Every test: lint, unit tests (mocks, schemas, CEL), end-to-end tests on the real engine and control plane.
+test: venv crds lint engine
+	$(PY) -m pytest tests
+
+test-unit: venv crds
+	$(PY) -m pytest tests/unit
+
+test-e2e: venv crds engine
+	$(PY) -m pytest tests/e2e
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: venv crds engine
+	$(PY) scripts/bench
+
+clean:
+	rm -rf .pulumi-state .pulumi-home .local-cluster
