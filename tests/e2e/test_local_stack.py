@@ -1,0 +1,183 @@
+"""The `local` stack with the real Pulumi engine and pulumi-kubernetes provider against a real kube-apiserver with
+KWOK-simulated GPU nodes: up, objects accepted, pods scheduled on a full node, idempotent preview, in-place
+updates, config rollout, clean destroy. The steps run in order and share one stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+
+from tests.e2e.conftest import Kubectl, new_stack
+
+pytestmark = pytest.mark.e2e
+
+STACK = "e2e"
+NS = "llm-d-pd-e2e"
+INSTALL = f"llm-d.ai/install={STACK}"
+TOKEN = "hf_e2e_not_a_real_token"
+GPU_NODE, CPU_NODE = "gpu-node-0", "cpu-node-0"
+
+
+class Steps:
+    """Engine events of the last operation: URN -> operation (create, update, replace, ...)."""
+
+    def __init__(self) -> None:
+        self.ops: dict[str, str] = {}
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        pre = event.resource_pre_event
+        if pre is not None:
+            self.ops[pre.metadata.urn] = pre.metadata.op.value
+
+    def of(self, typ: str) -> dict[str, str]:
+        return {u.rsplit("::", 1)[-1]: op for u, op in self.ops.items() if u.split("::")[-2].endswith(typ)}
+
+
+def run(stack: auto.Stack, operation: str, **kw) -> tuple[object, Steps]:
+    steps = Steps()
+    result = getattr(stack, operation)(on_event=steps, color="never", **kw)
+    return result, steps
+
+
+@pytest.fixture(scope="module")
+def stack(project_copy: Path, kubectl: Kubectl) -> Iterator[auto.Stack]:
+    s = new_stack(project_copy, STACK)
+    s.set_config("namespace", auto.ConfigValue(NS))
+    s.set_config("hfToken", auto.ConfigValue(TOKEN, secret=True))
+    yield s
+    try:  # a failed step must not leave the install behind
+        s.destroy(color="never")
+        s.workspace.remove_stack(STACK)
+    except auto.CommandError:
+        pass
+
+
+def pods(kubectl: Kubectl, selector: str = "") -> list[dict]:
+    return kubectl.items("pods", "-n", NS, "-l", ",".join(filter(None, [INSTALL, selector])))
+
+
+def ready(pod: dict) -> bool:
+    conds = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    return pod["status"].get("phase") == "Running" and conds.get("Ready") == "True"
+
+
+def test_up_from_empty_creates_the_stack_and_exports_how_to_use_it(stack: auto.Stack):
+    result, steps = run(stack, "up")
+    assert result.summary.result == "succeeded"
+    assert "update" not in steps.ops.values()
+    out = {k: v.value for k, v in result.outputs.items()}
+    assert out["topology"] == ["pool llama: 4x prefill TP1 + 1x decode TP4 = 8 GPUs"]
+    assert '"model": "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"' in out["curl"]["llama"]
+    assert out["gatewayAccess"] == f"kubectl -n {NS} port-forward svc/e2e-inference-gateway-istio 8000:80"
+    assert result.outputs["hfTokenSecret"].value.startswith("e2e-hf-token-")
+
+
+def test_every_object_is_accepted_by_the_api_server(kubectl: Kubectl):
+    kinds = {
+        "deployments": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
+        "services": {"e2e-llama-epp"},
+        "serviceaccounts": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
+        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp"},
+        "inferencepools.inference.networking.k8s.io": {"e2e-llama"},
+        "gateways.gateway.networking.k8s.io": {"e2e-inference-gateway"},
+        "httproutes.gateway.networking.k8s.io": {"e2e-route"},
+        "destinationrules.networking.istio.io": {"e2e-llama-epp"},
+    }
+    for kind, names in kinds.items():
+        assert {o["metadata"]["name"] for o in kubectl.items(kind, "-n", NS, "-l", INSTALL)} == names, kind
+    (secret,) = kubectl.items("secrets", "-n", NS, "-l", INSTALL)
+    assert set(secret["data"]) == {"HF_TOKEN"}
+    cr = kubectl.json("get", "clusterrole", f"{NS}-e2e-llama-epp")
+    assert cr["metadata"]["labels"]["llm-d.ai/install"] == STACK
+    pool = kubectl.json("get", "inferencepool.inference.networking.k8s.io", "-n", NS, "e2e-llama")
+    assert pool["spec"]["endpointPickerRef"]["failureMode"] == "FailOpen"  # CRD default is FailClose: ours kept
+
+
+def test_workers_run_ready_on_one_full_gpu_node_and_the_epp_on_the_cpu_node(kubectl: Kubectl):
+    workers = pods(kubectl, "llm-d.ai/role")
+    assert sorted(p["metadata"]["labels"]["llm-d.ai/role"] for p in workers) == ["decode"] + ["prefill"] * 4
+    assert all(ready(p) and p["spec"]["nodeName"] == GPU_NODE for p in workers), [
+        (p["metadata"]["name"], p["status"].get("phase"), p["spec"].get("nodeName")) for p in workers
+    ]
+    gpus = sum(int(c["resources"]["requests"]["nvidia.com/gpu"]) for p in workers for c in p["spec"]["containers"])
+    node = kubectl.json("get", "node", GPU_NODE)
+    assert gpus == int(node["status"]["allocatable"]["nvidia.com/gpu"]) == 8  # 4P+1D fill the node
+    assert all(p["spec"]["containers"][0]["resources"]["requests"]["rdma/ib"] == "1" for p in workers)
+    (epp,) = pods(kubectl, "inferencepool=e2e-llama-epp")
+    assert ready(epp) and epp["spec"]["nodeName"] == CPU_NODE
+
+
+def test_a_second_preview_reports_no_changes(stack: auto.Stack):
+    result, _ = run(stack, "preview")
+    assert set(result.change_summary) == {"same"}, result.change_summary
+
+
+def test_a_new_vllm_image_updates_both_deployments_in_place_and_rolls_on_the_full_node(stack, kubectl: Kubectl):
+    image = "ghcr.io/llm-d/llm-d-cuda:v0.6.1"
+    stack.set_config("images.vllm", auto.ConfigValue(image), path=True)
+    _, steps = run(stack, "preview")
+    assert steps.of("apps/v1:Deployment") == {
+        "e2e-llama-prefill-deployment": "update",
+        "e2e-llama-decode-deployment": "update",
+        "e2e-llama-epp": "same",
+    }
+    assert not {"replace", "create-replacement", "delete-replaced"} & set(steps.ops.values())
+    result, _ = run(stack, "up")
+    assert result.summary.result == "succeeded"
+    workers = pods(kubectl, "llm-d.ai/role")
+    assert len(workers) == 5 and all(ready(p) and p["spec"]["nodeName"] == GPU_NODE for p in workers)
+    assert {p["spec"]["containers"][0]["image"] for p in workers} == {image}
+
+
+def test_an_epp_config_change_replaces_only_its_configmap_and_rolls_the_epp(stack, kubectl: Kubectl):
+    old_cm = kubectl.items("deployments", "-n", NS, "-l", "inferencepool=e2e-llama-epp")[0]["spec"]["template"]["spec"][
+        "volumes"
+    ][0]["configMap"]["name"]
+    stack.set_config("pools[0].scheduling.nonCachedTokens", auto.ConfigValue("64"), path=True)
+    result, steps = run(stack, "up")
+    assert result.summary.result == "succeeded"
+    changed = {urn: op for urn, op in steps.ops.items() if op != "same"}
+    assert {u.rsplit("::", 1)[-1]: op for u, op in changed.items()} == {
+        "e2e-llama-epp-config": "replace",
+        "e2e-llama-epp": "update",
+    }, changed
+    dep = kubectl.items("deployments", "-n", NS, "-l", "inferencepool=e2e-llama-epp")[0]
+    new_cm = dep["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+    assert new_cm != old_cm and new_cm.startswith("e2e-llama-epp-config-")
+    data = kubectl.json("get", "configmap", "-n", NS, new_cm)["data"]["pd-config.yaml"]
+    assert "nonCachedTokens: 64" in data
+    assert kubectl.run("get", "configmap", "-n", NS, old_cm, check=False).returncode != 0
+
+
+def test_destroy_leaves_none_of_the_installs_objects_but_keeps_the_crds(stack, kubectl: Kubectl):
+    result, _ = run(stack, "destroy")
+    assert result.summary.result == "succeeded"
+    for kind in ("deployments", "services", "serviceaccounts", "configmaps", "secrets", "roles", "rolebindings"):
+        assert kubectl.run("get", kind, "-A", "-l", INSTALL, "-o", "name").stdout.strip() == "", kind
+    for kind in ("clusterroles", "clusterrolebindings"):
+        assert kubectl.run("get", kind, "-l", INSTALL, "-o", "name").stdout.strip() == "", kind
+    assert (
+        kubectl.run("get", "namespace", NS, check=False).returncode != 0
+        or kubectl.json("get", "namespace", NS)["status"]["phase"] == "Terminating"
+    )
+    for crd in ("inferencepools.inference.networking.k8s.io", "gateways.gateway.networking.k8s.io",
+                "httproutes.gateway.networking.k8s.io"):  # fmt: skip
+        kubectl.run("get", "crd", crd)  # retained by design
+    stack.workspace.remove_stack(STACK)
+    assert STACK not in {s.name for s in stack.workspace.list_stacks()}
+
+
+def test_a_config_that_cannot_fit_the_nodes_fails_fast_with_the_key_to_fix(project_copy: Path, kubectl: Kubectl):
+    s = new_stack(project_copy, "e2e-nofit")
+    s.set_config("hfTokenSecretName", auto.ConfigValue("hf"))
+    s.set_config("pools[0].decode.tensorParallelism", auto.ConfigValue("16"), path=True)
+    try:
+        with pytest.raises(auto.CommandError) as e:
+            s.preview(color="never")
+        assert "llm-d-pd:pools[0].decode.tensorParallelism" in str(e.value)
+        assert "largest node has 8" in str(e.value)
+    finally:
+        s.workspace.remove_stack("e2e-nofit")

@@ -1,0 +1,67 @@
+"""Project-level facts that must agree across files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from components.config import StackConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pins() -> dict[str, str]:
+    text = (ROOT / "scripts/engine-versions.env").read_text()
+    return dict(re.findall(r"^([A-Z_]+)=(\S+)$", text, re.M))
+
+
+def requirement(name: str) -> str:
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.lower().startswith(f"{name}=="):
+            return line.split("==", 1)[1]
+    raise AssertionError(f"{name} is not pinned in requirements.txt")
+
+
+def test_engine_build_and_python_sdk_pin_the_same_releases():
+    p = pins()
+    assert requirement("pulumi") == p["PULUMI_VERSION"]
+    assert requirement("pulumi-kubernetes") == p["PULUMI_KUBERNETES_VERSION"]
+
+
+def test_every_requirement_is_pinned():
+    for f in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / f).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "-r")):
+                assert "==" in line, f"{f}: {line} is not pinned"
+
+
+def test_project_config_describes_every_top_level_key_and_types_only_scalars_and_arrays():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    keys = {f.alias or n for n, f in StackConfig.model_fields.items()}
+    assert set(declared) == keys
+    for key, spec in declared.items():
+        assert spec.get("description"), key
+        assert spec.get("type") in (None, "string", "integer", "boolean", "array"), key
+
+
+def test_local_stack_inventory_matches_the_simulated_nodes():
+    stack = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]
+    nodes = list(yaml.safe_load_all((ROOT / "scripts/local-cluster.d/nodes.yaml").read_text()))
+    gpu_nodes = [n for n in nodes if "nvidia.com/gpu" in n["status"]["allocatable"]]
+    (group,) = stack["llm-d-pd:cluster"]["inventory"]
+    assert group["count"] == len(gpu_nodes)
+    for n in gpu_nodes:
+        alloc = n["status"]["allocatable"]
+        assert int(alloc["nvidia.com/gpu"]) == group["gpusPerNode"]
+        assert int(alloc[stack["llm-d-pd:rdma"]["resourceName"]]) == group["rdmaShares"]
+        assert n["spec"]["taints"][0]["key"] == "nvidia.com/gpu"  # the workers' default toleration
+
+
+def test_stack_files_hold_only_project_keys():
+    for f in ROOT.glob("Pulumi.*.yaml"):
+        config = yaml.safe_load(f.read_text()).get("config", {})
+        assert all(k.startswith("llm-d-pd:") for k in config), f
