@@ -355,6 +355,12 @@ class StackConfig(CamelModel):
     hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
     hf_token_secret_name: str | None = None
 
+    @field_validator("prefix", "hf_token_secret_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        """Pulumi.yaml declares string keys with the default "" (a declared key without a default is required)."""
+        return None if v == "" else v
+
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str | None) -> str | None:

@@ -32,6 +32,8 @@ def read_raw_config() -> dict[str, Any]:
         if ns != PROJECT:
             continue
         if key in SECRET_KEYS:
+            if value == "":  # Pulumi.yaml's default: unset
+                continue
             if not runtime_config.is_config_secret(full_key):
                 plain_secrets.append(key)
             raw[key] = True

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from components.config import StackConfig
+from components.config import StackConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,14 +38,19 @@ def test_every_requirement_is_pinned():
                 assert "==" in line, f"{f}: {line} is not pinned"
 
 
-def test_project_config_describes_every_top_level_key_and_types_only_scalars_and_arrays():
+def test_project_config_describes_every_top_level_key_and_its_defaults_mean_the_programs_defaults():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     declared = project["config"]
     keys = {f.alias or n for n, f in StackConfig.model_fields.items()}
     assert set(declared) == keys
     for key, spec in declared.items():
         assert spec.get("description"), key
-        assert spec.get("type") in (None, "string", "integer", "boolean", "array"), key
+        assert spec.get("type") in (None, "string", "integer", "boolean", "array"), key  # no type for objects
+        assert "default" in spec, f"{key}: Pulumi makes a declared key without a default required"
+    assert declared["hfToken"]["secret"] is True
+    # Loading nothing but Pulumi.yaml's defaults gives exactly the models' defaults.
+    raw = {k: s["default"] for k, s in declared.items() if k != "hfToken"} | {"hfTokenSecretName": "hf"}
+    assert load_config(raw, "ib") == load_config({"hfTokenSecretName": "hf"}, "ib")
 
 
 def test_local_stack_inventory_matches_the_simulated_nodes():
