@@ -9,6 +9,7 @@ import yaml
 from components.config import Decider, PoolConfig
 from components.specs import wiring
 from components.specs.names import PoolNames
+from components.specs.security import restricted
 from components.specs.wiring import Role
 
 EPP_CONFIG_FILE = "pd-config.yaml"
@@ -141,13 +142,7 @@ def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[s
                             "readinessProbe": {**grpc_probe, "periodSeconds": 2},
                             "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}},
                             "volumeMounts": [{"name": "epp-config", "mountPath": EPP_CONFIG_MOUNT}],
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "runAsNonRoot": True,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                                "seccompProfile": {"type": "RuntimeDefault"},
-                            },
+                            "securityContext": restricted(),
                         }
                     ],
                     "volumes": [{"name": "epp-config", "configMap": {"name": config_map_name}}],

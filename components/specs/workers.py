@@ -16,6 +16,7 @@ from components.config import (
 from components.specs import wiring
 from components.specs.names import PoolNames
 from components.specs.rdma import PodNetworking
+from components.specs.security import restricted
 from components.specs.wiring import Role
 
 
@@ -120,13 +121,7 @@ def routing_sidecar(image: str) -> dict[str, Any]:
         ],
         "ports": [{"name": wiring.SIDECAR_PORT_NAME, "containerPort": wiring.SIDECAR_PORT, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted(),
     }
 
 
