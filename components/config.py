@@ -97,6 +97,19 @@ class CamelModel(BaseModel):
 
 
 # --- model pools --------------------------------------------------------------------------------------------------
+class ModelFactsConfig(CamelModel):
+    """Architecture of a model the catalog does not know (numbers from its config.json and safetensors)."""
+
+    checkpoint_size: Quantity = Field(description="Published weights, e.g. 72.7G.")
+    layers: PositiveInt
+    attention_heads: PositiveInt
+    kv_heads: PositiveInt
+    head_dim: PositiveInt
+    max_context: PositiveInt
+    sliding_window: NonNegativeInt = 0
+    sliding_window_layers: NonNegativeInt = 0
+
+
 class ModelConfig(CamelModel):
     """The model a pool serves."""
 
@@ -106,6 +119,8 @@ class ModelConfig(CamelModel):
     block_size: PositiveInt = Field(128, description="vLLM --block-size; prefill and decode must agree.")
     cache_size: Quantity = Field("100Gi", description="sizeLimit of the per-pod model cache (emptyDir).")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")
+    kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="vLLM --kv-cache-dtype (auto: BF16).")
+    facts: ModelFactsConfig | None = Field(None, description="Architecture of a model the catalog does not know.")
 
     @field_validator("id")
     @classmethod
@@ -327,6 +342,9 @@ class NodeGroup(CamelModel):
     name: str
     count: PositiveInt
     gpus_per_node: NonNegativeInt = 8
+    accelerator: str = Field("h200-141gb", description="A catalog accelerator (h100-80gb, h200-141gb, ...).")
+    gpu_memory: Quantity | None = Field(None, description="GPU memory, for an accelerator the catalog lacks.")
+    ephemeral_storage: Quantity | None = Field(None, description="Node storage for emptyDirs; default catalog's.")
     cpu: Quantity = "224"
     memory: Quantity = "2000Gi"
     rdma_shares: NonNegativeInt = Field(63, description="Count of the RDMA resource each node advertises.")
@@ -338,6 +356,15 @@ class ClusterConfig(CamelModel):
     context: str | None = None
     kubernetes_version: str | None = Field(None, description="Server version of an existing cluster, e.g. 1.33.")
     inventory: list[NodeGroup] = Field(default_factory=list)
+
+
+class PreflightConfig(CamelModel):
+    min_concurrent_sequences: PositiveInt = Field(
+        2, description="Warn when a role's KV cache holds fewer full-length sequences than this."
+    )
+    runtime_overhead_per_gpu: Quantity = Field(
+        "4Gi", description="GPU memory vLLM uses besides weights and KV cache (activations, CUDA graphs, NCCL)."
+    )
 
 
 # --- the stack ------------------------------------------------------------------------------------------------------
@@ -352,6 +379,7 @@ class StackConfig(CamelModel):
     cluster_prep: ClusterPrepConfig = Field(default_factory=ClusterPrepConfig)
     crds: CrdsConfig = Field(default_factory=CrdsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
     hf_token_secret_name: str | None = None
 

@@ -1,14 +1,26 @@
-"""Checks over a validated config that need more than one key: run before any resource is registered.
+"""Checks over a validated config, run before any resource is registered.
 
-Every problem is returned (not just the first), each naming the config key and the fix."""
+Pure functions: each check appends to a Report every problem it finds (not just the first), each naming the config
+key and the fix. Errors stop the program; warnings are logged; facts (GPU budget, memory fit, disk) are printed
+and exported as `preflight`.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from components.config import PROJECT, ClusterKind, Fabric, StackConfig
+from lightkube.utils.quantity import parse_quantity
+
+from components import catalog
+from components.config import PROJECT, ClusterKind, Fabric, GatewayProvider, NodeGroup, PoolConfig, StackConfig
+from components.specs import wiring
+from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
 from components.specs.outputs import provider_notes
 from components.specs.wiring import Role
+
+MIN_KUBERNETES = (1, 29)
+"""Native sidecars (the decode pod's routing proxy) need Kubernetes 1.29."""
 
 
 @dataclass
@@ -16,7 +28,7 @@ class Report:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
-    """Numbers worth printing (GPU budget, fit)."""
+    """Numbers worth printing (GPU budget, memory fit, disk)."""
 
     @property
     def ok(self) -> bool:
@@ -27,12 +39,59 @@ def _key(path: str) -> str:
     return f"{PROJECT}:{path}"
 
 
-def check_cluster_kind(cfg: StackConfig, r: Report) -> None:
+def _gb(n: float) -> str:
+    return f"{n / catalog.GB:.1f} GB"
+
+
+def _bytes(q: str) -> int:
+    return int(parse_quantity(q))
+
+
+def model_facts(pool: PoolConfig) -> catalog.ModelFacts | None:
+    f = pool.model.facts
+    if f is not None:
+        return catalog.ModelFacts(
+            _bytes(f.checkpoint_size), f.layers, f.attention_heads, f.kv_heads, f.head_dim, f.max_context,
+            sliding_window=f.sliding_window, sliding_window_layers=f.sliding_window_layers,
+        )  # fmt: skip
+    return catalog.MODELS.get(pool.model.id)
+
+
+def node_memory(group: NodeGroup) -> tuple[int | None, int | None]:
+    """(GPU memory, ephemeral storage) of a node group, from config or the catalog."""
+    acc = catalog.ACCELERATORS.get(group.accelerator)
+    gpu = _bytes(group.gpu_memory) if group.gpu_memory else (acc.memory_bytes if acc else None)
+    disk = _bytes(group.ephemeral_storage) if group.ephemeral_storage else (acc.node_ephemeral_bytes if acc else None)
+    return gpu, disk
+
+
+def _roles(pool: PoolConfig):
+    return ((Role.PREFILL, pool.prefill), (Role.DECODE, pool.decode))
+
+
+# --- cluster, fabric, gateway ---------------------------------------------------------------------------------------
+def check_cluster(cfg: StackConfig, r: Report) -> None:
     if cfg.cluster.kind is ClusterKind.GKE:
         r.errors.append(
             f"{_key('cluster.kind')}: gke provisioning is not available in this version; use an existing cluster "
             "(cluster.kind: existing) with its kubeconfig"
         )
+    v = cfg.cluster.kubernetes_version
+    if v is not None:
+        m = re.match(r"^v?(\d+)\.(\d+)", v)
+        if not m:
+            r.errors.append(f"{_key('cluster.kubernetesVersion')}: {v!r} is not a version; write it like 1.33")
+        elif (int(m[1]), int(m[2])) < MIN_KUBERNETES:
+            r.errors.append(
+                f"{_key('cluster.kubernetesVersion')}: {v} has no native sidecars (the decode pod's routing proxy "
+                "needs them); upgrade the cluster to Kubernetes 1.29 or newer"
+            )
+    for i, g in enumerate(cfg.cluster.inventory):
+        if g.accelerator not in catalog.ACCELERATORS and g.gpu_memory is None and g.gpus_per_node:
+            r.errors.append(
+                f"{_key(f'cluster.inventory[{i}].accelerator')}: {g.accelerator!r} is not in the catalog "
+                f"({', '.join(catalog.ACCELERATORS)}); use one of them or set gpuMemory"
+            )
 
 
 def check_fabric(cfg: StackConfig, r: Report) -> None:
@@ -47,81 +106,264 @@ def check_fabric(cfg: StackConfig, r: Report) -> None:
             f"{_key('rdma.fabric')}: GKE nodes advertise no InfiniBand resource; use gke-dra (default on GKE), "
             "gke-multinetwork or none"
         )
+    if fabric is Fabric.GKE_MULTINETWORK:
+        for i, pool in enumerate(cfg.pools):
+            for role, rc in _roles(pool):
+                if rc.replicas and rc.tensor_parallelism != 8:
+                    r.errors.append(
+                        f"{_key(f'pools[{i}].{role.value}.tensorParallelism')}: with gke-multinetwork only one pod "
+                        "per node can use RDMA, so each pod must take the whole node (8 GPUs); use gke-dra to pair "
+                        "single GPUs with their NICs"
+                    )
     if fabric is Fabric.NONE:
-        r.warnings.append(
-            f"{_key('rdma.fabric')}: none: NIXL moves KV cache over TCP; P/D works but transfers are slow"
-        )
+        r.warnings.append(f"{_key('rdma.fabric')}: none: NIXL moves KV cache over TCP; P/D works but slowly")
 
 
-def check_gpu_budget(cfg: StackConfig, r: Report) -> None:
-    """Per-pod GPUs fit a node; all pods fit the declared inventory (first-fit by decreasing size)."""
-    inventory = cfg.cluster.inventory
-    pods: list[tuple[str, int]] = []
-    for i, pool in enumerate(cfg.pools):
-        for role in (Role.PREFILL, Role.DECODE):
-            rc = pool.prefill if role is Role.PREFILL else pool.decode
-            pods += [(f"pools[{i}].{role.value}", rc.tensor_parallelism)] * rc.replicas
-    total = sum(g for _, g in pods)
-    r.facts.append(f"GPUs requested: {total} ({'; '.join(p.topology() for p in cfg.pools)})")
-    if not inventory:
-        return
-    nodes = [g.gpus_per_node for g in inventory for _ in range(g.count)]
-    largest = max(nodes)
-    capacity = sum(nodes)
-    r.facts.append(f"GPUs declared: {capacity} on {len(nodes)} nodes")
-    for key, gpus in sorted(set(pods)):
-        if gpus > largest:
-            r.errors.append(
-                f"{_key(key + '.tensorParallelism')}: {gpus} GPUs per pod but the largest node has {largest}; "
-                f"lower tensorParallelism to at most {largest}"
-            )
-    free = sorted(nodes, reverse=True)
-    unplaced = []
-    for key, gpus in sorted(pods, key=lambda p: -p[1]):
-        slot = next((i for i, f in enumerate(free) if f >= gpus), None)
-        if slot is None:
-            unplaced.append((key, gpus))
-        else:
-            free[slot] -= gpus
-    if unplaced:
-        what = ", ".join(f"{k} ({g} GPUs)" for k, g in unplaced)
+def check_gateway(cfg: StackConfig, r: Report) -> None:
+    on_gke = cfg.cluster.kind is ClusterKind.GKE
+    if cfg.gateway.provider is GatewayProvider.GKE and not on_gke:
         r.errors.append(
-            f"{_key('pools')}: {total} GPUs requested but the declared nodes ({_key('cluster.inventory')}) hold "
-            f"{capacity}; cannot place {what}: lower replicas or tensorParallelism, or add nodes"
+            f"{_key('gateway.provider')}: gke's gateway classes exist only on GKE; use istio or agentgateway here"
         )
+    if on_gke and cfg.cluster_prep.enabled and cfg.cluster_prep.crds:
+        r.errors.append(
+            f"{_key('clusterPrep.crds')}: GKE installs and manages the Gateway API and Inference Extension CRDs; "
+            "set it to false"
+        )
+    r.warnings += provider_notes(cfg)
+
+
+# --- pools ----------------------------------------------------------------------------------------------------------
+def check_pools(cfg: StackConfig, r: Report) -> None:
+    for i, pool in enumerate(cfg.pools):
+        key = f"pools[{i}]"
+        if pool.decode.replicas == 0 and pool.prefill.replicas > 0:
+            r.errors.append(
+                f"{_key(key + '.decode.replicas')}: 0 decode workers leave the pool unservable; set at least 1"
+            )
+        if pool.prefill.replicas == 0 and pool.decode.replicas > 0:
+            r.warnings.append(f"{_key(key + '.prefill.replicas')}: 0 prefill workers: every request is decode-only")
+        if pool.model.block_size not in catalog.VLLM_BLOCK_SIZES:
+            r.errors.append(
+                f"{_key(key + '.model.blockSize')}: vLLM accepts {', '.join(map(str, catalog.VLLM_BLOCK_SIZES))}"
+            )
+        p_tp, d_tp = pool.prefill.tensor_parallelism, pool.decode.tensor_parallelism
+        if max(p_tp, d_tp) % min(p_tp, d_tp):
+            r.errors.append(
+                f"{_key(key + '.decode.tensorParallelism')}: NixlConnector maps KV heads between prefill TP "
+                f"{p_tp} and decode TP {d_tp} only when one divides the other; change either"
+            )
+        facts = model_facts(pool)
+        if facts is None:
+            r.warnings.append(
+                f"{_key(key + '.model.id')}: {pool.model.id} is not in the catalog; describe it in "
+                f"{key}.model.facts to check TP, context and memory fit"
+            )
+            continue
+        if pool.model.max_model_len > facts.max_context:
+            r.errors.append(
+                f"{_key(key + '.model.maxModelLen')}: {pool.model.max_model_len} exceeds the model's context of "
+                f"{facts.max_context}; lower it"
+            )
+        for role, rc in _roles(pool):
+            tp = rc.tensor_parallelism
+            if facts.attention_heads % tp or (facts.kv_heads % tp and tp % facts.kv_heads):
+                r.errors.append(
+                    f"{_key(f'{key}.{role.value}.tensorParallelism')}: TP {tp} must divide the model's "
+                    f"{facts.attention_heads} attention heads and divide or be a multiple of its {facts.kv_heads} "
+                    "KV heads; use a power of two up to 8"
+                )
+
+
+# --- placement, memory, disk ----------------------------------------------------------------------------------------
+@dataclass
+class Pod:
+    key: str
+    pool: int
+    role: Role
+    gpus: int
+
+
+@dataclass
+class Node:
+    group: int
+    gpus_free: int
+    pods: list[Pod] = field(default_factory=list)
+
+
+def place(cfg: StackConfig) -> tuple[list[Node], list[Pod]]:
+    """First fit by decreasing GPU count on the declared nodes: (nodes with their pods, pods that do not fit)."""
+    nodes = [Node(i, g.gpus_per_node) for i, g in enumerate(cfg.cluster.inventory) for _ in range(g.count)]
+    pods = [
+        Pod(f"pools[{i}].{role.value}", i, role, rc.tensor_parallelism)
+        for i, pool in enumerate(cfg.pools)
+        for role, rc in _roles(pool)
+        for _ in range(rc.replicas)
+    ]
+    unplaced = []
+    for pod in sorted(pods, key=lambda p: -p.gpus):
+        node = next((n for n in nodes if n.gpus_free >= pod.gpus), None)
+        if node is None:
+            unplaced.append(pod)
+        else:
+            node.gpus_free -= pod.gpus
+            node.pods.append(pod)
+    return nodes, unplaced
+
+
+def check_gpu_budget(cfg: StackConfig, r: Report) -> list[Node]:
+    total = sum(p.gpus for p in cfg.pools)
+    r.facts.append(f"GPUs requested: {total} ({'; '.join(p.topology() for p in cfg.pools)})")
+    inventory = cfg.cluster.inventory
+    if not inventory:
+        r.facts.append("no cluster.inventory declared: fit, memory and disk checks skipped")
+        return []
+    nodes, unplaced = place(cfg)
+    largest = max(g.gpus_per_node for g in inventory)
+    capacity = sum(g.gpus_per_node * g.count for g in inventory)
+    r.facts.append(f"GPUs declared: {capacity} on {len(nodes)} node(s); {capacity - total} spare")
+    too_big = {(p.key, p.gpus) for p in unplaced if p.gpus > largest}
+    for key, gpus in sorted(too_big):
+        r.errors.append(
+            f"{_key(key + '.tensorParallelism')}: {gpus} GPUs per pod but the largest node has {largest}; "
+            f"lower tensorParallelism to at most {largest}"
+        )
+    rest = [p for p in unplaced if p.gpus <= largest]
+    if rest:
+        what = ", ".join(sorted({f"{p.key} ({p.gpus} GPUs)" for p in rest}))
+        r.errors.append(
+            f"{_key('pools')}: {total} GPUs requested, {capacity} declared in {_key('cluster.inventory')}; "
+            f"cannot place {len(rest)} pod(s): {what}; lower replicas or tensorParallelism, or add nodes"
+        )
+    for i, pool in enumerate(cfg.pools):
+        for role, rc in _roles(pool):
+            if (
+                rc.strategy.value == "RollingUpdate"
+                and rc.replicas
+                and not any(n.gpus_free >= rc.tensor_parallelism for n in nodes)
+            ):
+                r.warnings.append(
+                    f"{_key(f'pools[{i}].{role.value}.strategy')}: RollingUpdate (maxSurge 0) replaces one pod at "
+                    "a time, so the role runs one pod short during an update; Recreate stops all at once"
+                )
     if cfg.rdma.fabric is Fabric.INFINIBAND:
         shares = min(g.rdma_shares for g in inventory)
+        busiest = max((len(n.pods) for n in nodes), default=0)
         if shares == 0:
             r.errors.append(
                 f"{_key('cluster.inventory')}: nodes advertise no {cfg.rdma.resource_name}; every InfiniBand "
                 "worker requests one: install the RDMA shared device plugin or set rdma.fabric: none"
             )
-        elif shares < largest:
-            # Every worker on a node takes one share; one-GPU pods can fill a node with `largest` of them.
-            r.warnings.append(
-                f"{_key('cluster.inventory')}: rdmaShares {shares} is below the {largest} one-GPU pods a node can "
-                "hold; raise the shared device plugin's rdmaHcaMax"
-            )
-
-
-def check_pools(cfg: StackConfig, r: Report) -> None:
-    for i, pool in enumerate(cfg.pools):
-        if pool.decode.replicas == 0 and pool.prefill.replicas > 0:
+        elif shares < busiest:
             r.errors.append(
-                f"{_key(f'pools[{i}].decode.replicas')}: 0 decode workers leave prefill unused and the pool "
-                "unservable; set at least 1"
+                f"{_key('cluster.inventory')}: a node would run {busiest} workers but advertises {shares} "
+                f"{cfg.rdma.resource_name}; raise the shared device plugin's rdmaHcaMax"
             )
-        if pool.prefill.replicas == 0 and pool.decode.replicas > 0:
-            r.warnings.append(
-                f"{_key(f'pools[{i}].prefill.replicas')}: 0 prefill workers: every request is served decode-only"
+    return nodes
+
+
+def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
+    """Per role: weights / TP + runtime overhead + KV cache for one max_model_len sequence must fit the GPU's
+    memory x gpu_memory_utilization. Reports KV-cache tokens and concurrent full-length sequences."""
+    if not cfg.cluster.inventory:
+        return
+    overhead = _bytes(cfg.preflight.runtime_overhead_per_gpu)
+    for i, pool in enumerate(cfg.pools):
+        facts = model_facts(pool)
+        if facts is None:
+            continue
+        if pool.model.kv_cache_dtype == "fp8":
+            facts = catalog.ModelFacts(**{**facts.__dict__, "kv_cache_dtype_bytes": 1})
+        for role, rc in _roles(pool):
+            groups = {n.group for n in nodes for p in n.pods if p.pool == i and p.role is role}
+            for g in sorted(groups) or [0]:
+                gpu_mem, _ = node_memory(cfg.cluster.inventory[g])
+                if gpu_mem is None:
+                    continue
+                key = f"pools[{i}].{role.value}"
+                tp, seq = rc.tensor_parallelism, pool.model.max_model_len
+                budget = gpu_mem * pool.model.gpu_memory_utilization
+                weights = facts.checkpoint_bytes / tp
+                kv_space = budget - weights - overhead
+                per_token = facts.kv_bytes_per_token(tp, seq)
+                tokens = max(0, int(kv_space / per_token))
+                seqs = tokens / seq
+                r.facts.append(
+                    f"{key} on {cfg.cluster.inventory[g].accelerator}: budget {_gb(budget)} per GPU = weights "
+                    f"{_gb(weights)} + overhead {_gb(overhead)} + KV cache {_gb(max(kv_space, 0))} = {tokens} tokens "
+                    f"= {seqs:.1f} sequences of {seq}"
+                )
+                if tokens < seq:
+                    r.errors.append(
+                        f"{_key(key + '.tensorParallelism')}: at TP {tp} the weights ({_gb(weights)} per GPU) leave "
+                        f"room for {tokens} KV-cache tokens, less than one {seq}-token sequence; raise "
+                        "tensorParallelism, lower model.maxModelLen, set model.kvCacheDtype: fp8 or use larger GPUs"
+                    )
+                elif seqs < cfg.preflight.min_concurrent_sequences:
+                    r.warnings.append(
+                        f"{_key(key)}: the KV cache holds only {seqs:.1f} full-length sequences "
+                        f"(preflight.minConcurrentSequences is {cfg.preflight.min_concurrent_sequences}); raise "
+                        "tensorParallelism or lower model.maxModelLen"
+                    )
+
+
+def check_disk(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
+    for i, pool in enumerate(cfg.pools):
+        facts = model_facts(pool)
+        if facts and _bytes(pool.model.cache_size) < facts.checkpoint_bytes:
+            r.errors.append(
+                f"{_key(f'pools[{i}].model.cacheSize')}: {pool.model.cache_size} cannot hold the "
+                f"{_gb(facts.checkpoint_bytes)} checkpoint; raise it"
             )
+    for n_idx, node in enumerate(nodes):
+        _, disk = node_memory(cfg.cluster.inventory[node.group])
+        if disk is None or not node.pods:
+            continue
+        need = sum(_bytes(cfg.pools[p.pool].model.cache_size) for p in node.pods)
+        r.facts.append(f"node {n_idx} ({len(node.pods)} workers): model caches {_gb(need)} of {_gb(disk)} local disk")
+        if need > disk:
+            r.errors.append(
+                f"{_key(f'cluster.inventory[{node.group}].ephemeralStorage')}: {len(node.pods)} workers on one node "
+                f"each cache their model ({_gb(need)} in all) but the node has {_gb(disk)}; lower "
+                "pools[].model.cacheSize or spread the workers"
+            )
+
+
+# --- names and wiring -----------------------------------------------------------------------------------------------
+def check_names(cfg: StackConfig, r: Report) -> None:
+    assert cfg.prefix is not None
+    names = InstallNames(cfg.prefix, cfg.namespace)
+    services = [names.pool(p.name).epp for p in cfg.pools]
+    for s in services:
+        if len(s) > 63 or not DNS_1035_LABEL.match(s):
+            r.errors.append(f"{_key('prefix')}: the EPP Service name {s!r} is not a DNS-1035 label; shorten names")
+    for p in cfg.pools:
+        pn = names.pool(p.name)
+        for n in (pn.inference_pool, pn.worker(Role.PREFILL), pn.worker(Role.DECODE), names.gateway()):
+            if len(n) > 63 or not DNS_1123_LABEL.match(n):
+                r.errors.append(f"{_key('prefix')}: derived name {n!r} exceeds 63 characters; shorten prefix or pool")
+        for v in pn.worker_labels(Role.DECODE, p.model.id).values():
+            if len(v) > 63:
+                r.errors.append(f"{_key('pools')}: label value {v!r} exceeds 63 characters; shorten it")
+
+
+def check_wiring(r: Report) -> None:
+    """The constants P/D depends on agree (a mismatch silently serves every request decode-only)."""
+    if not (wiring.POOL_TARGET_PORT == wiring.vllm_port(Role.PREFILL) == wiring.SIDECAR_PORT):
+        r.errors.append("wiring: pool target port, prefill vLLM port and sidecar port differ")
+    if wiring.vllm_port(Role.DECODE) == wiring.SIDECAR_PORT:
+        r.errors.append("wiring: decode vLLM port collides with the sidecar's")
 
 
 def run(cfg: StackConfig) -> Report:
     r = Report()
-    check_cluster_kind(cfg, r)
+    check_cluster(cfg, r)
     check_fabric(cfg, r)
+    check_gateway(cfg, r)
     check_pools(cfg, r)
-    check_gpu_budget(cfg, r)
-    r.warnings += provider_notes(cfg)
+    nodes = check_gpu_budget(cfg, r)
+    check_memory_fit(cfg, nodes, r)
+    check_disk(cfg, nodes, r)
+    check_names(cfg, r)
+    check_wiring(r)
     return r

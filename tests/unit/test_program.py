@@ -111,7 +111,6 @@ def test_without_cluster_prep_no_singletons_are_registered():
     [
         ("agentgateway", "kubernetes:agentgateway.dev/v1alpha1:AgentgatewayParameters"),
         ("kgateway", "kubernetes:agentgateway.dev/v1alpha1:AgentgatewayParameters"),
-        ("gke", "kubernetes:networking.gke.io/v1:HealthCheckPolicy"),
     ],
 )
 def test_gateway_provider_extras(provider, extra):

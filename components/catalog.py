@@ -1,0 +1,87 @@
+"""Facts preflight computes with: models (architecture and checkpoint size) and accelerators (memory, GPUs per node).
+
+Each number says where it comes from. Checkpoint bytes are the published weights, which is not parameters x dtype:
+FP8-dynamic Llama keeps its embeddings and lm_head in BF16, and gpt-oss-120b stores its experts in MXFP4.
+A model or node that is not here can be described in config (`pools[].model.facts`, `cluster.inventory[]`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GB = 10**9
+GiB = 2**30
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    checkpoint_bytes: int
+    """Size of the published weights (what every pod downloads and loads)."""
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    max_context: int
+    """max_position_embeddings of the model's config.json."""
+    kv_cache_dtype_bytes: int = 2
+    """vLLM's default KV cache dtype ("auto") follows the activation dtype: BF16, 2 bytes."""
+    sliding_window: int = 0
+    """Window of the sliding-window attention layers (0: none)."""
+    sliding_window_layers: int = 0
+    """How many of `layers` use the sliding window (their KV cache is bounded by it)."""
+
+    def kv_bytes_per_token(self, tensor_parallelism: int, seq_len: int) -> float:
+        """KV cache bytes one token of a `seq_len` sequence costs on one GPU. KV heads are split across TP ranks;
+        above the KV-head count vLLM replicates them, so each rank still holds one."""
+        heads_per_rank = max(1, self.kv_heads // tensor_parallelism)
+        per_layer = 2 * heads_per_rank * self.head_dim * self.kv_cache_dtype_bytes  # K and V
+        full_layers = self.layers - self.sliding_window_layers
+        windowed = self.sliding_window_layers * min(1.0, self.sliding_window / seq_len) if seq_len else 0
+        return per_layer * (full_layers + windowed)
+
+
+# Architecture numbers are from each model's config.json on Hugging Face; sizes from its published safetensors.
+MODELS: dict[str, ModelFacts] = {
+    # 80 layers, 64 heads, 8 KV heads, head_dim 128, 131072 positions (meta-llama/Llama-3.3-70B-Instruct).
+    # Weights: 2 x 128256 x 8192 BF16 (embeddings + lm_head, 4.2 GB) + 66.4 B FP8 linear weights + scales: the
+    # 15 safetensors shards of the RedHatAI repo add up to about 72.7 GB.
+    "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic": ModelFacts(int(72.7 * GB), 80, 64, 8, 128, 131072),
+    # Same architecture, 70.6 B parameters in BF16: 141.1 GB of safetensors.
+    "meta-llama/Llama-3.3-70B-Instruct": ModelFacts(int(141.1 * GB), 80, 64, 8, 128, 131072),
+    # 32 layers, 32 heads, 8 KV heads, head_dim 128, 131072 positions; 8.03 B parameters in BF16: 16.1 GB.
+    "meta-llama/Llama-3.1-8B-Instruct": ModelFacts(int(16.1 * GB), 32, 32, 8, 128, 131072),
+    # 64 layers, 64 heads, 8 KV heads, head_dim 128, 40960 positions; 32.8 B parameters in BF16: 65.5 GB.
+    "Qwen/Qwen3-32B": ModelFacts(int(65.5 * GB), 64, 64, 8, 128, 40960),
+    # 36 layers alternating sliding-window (128 tokens) and full attention, 64 heads, 8 KV heads, head_dim 64,
+    # 131072 positions; MoE experts in MXFP4, the rest BF16: 65.3 GB of safetensors.
+    "openai/gpt-oss-120b": ModelFacts(
+        int(65.3 * GB), 36, 64, 8, 64, 131072, sliding_window=128, sliding_window_layers=18
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AcceleratorFacts:
+    memory_bytes: int
+    """Usable HBM per GPU as the driver reports it (nvidia-smi 'Total')."""
+    gpus_per_node: int
+    machine_types: tuple[str, ...]
+    """GKE machine types with 8 of these GPUs (empty: not offered as such on GKE)."""
+    node_ephemeral_bytes: int
+    """Local storage for emptyDir volumes on a typical node of this kind."""
+
+
+ACCELERATORS: dict[str, AcceleratorFacts] = {
+    # nvidia-smi reports 81559 MiB on H100 80GB HBM3; a3-highgpu-8g / a3-megagpu-8g carry 8 and 6 TB of local SSD.
+    "h100-80gb": AcceleratorFacts(81559 * MiB, 8, ("a3-highgpu-8g", "a3-megagpu-8g"), 6 * 10**12),
+    # nvidia-smi reports 143771 MiB on H200 141GB; a3-ultragpu-8g has 12 TB of local SSD.
+    "h200-141gb": AcceleratorFacts(143771 * MiB, 8, ("a3-ultragpu-8g",), 12 * 10**12),
+    # nvidia-smi reports 183359 MiB on B200 (HGX, 180 GB); a4-highgpu-8g has 12 TB of local SSD.
+    "b200-180gb": AcceleratorFacts(183359 * MiB, 8, ("a4-highgpu-8g",), 12 * 10**12),
+    # nvidia-smi reports 81920 MiB on A100 80GB; a2-ultragpu-8g has 3 TB of local SSD.
+    "a100-80gb": AcceleratorFacts(81920 * MiB, 8, ("a2-ultragpu-8g",), 3 * 10**12),
+}
+
+VLLM_BLOCK_SIZES = (1, 8, 16, 32, 64, 128)
+"""Block sizes vLLM's CUDA attention backends accept (--block-size choices)."""
