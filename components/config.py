@@ -215,6 +215,18 @@ class SchedulingConfig(CamelModel):
         return self
 
 
+class SidecarConfig(CamelModel):
+    """The decode pod's routing sidecar."""
+
+    ssrf_protection: bool = Field(
+        True,
+        description="Only forward the prefill leg to pods of this pool. With failureMode FailOpen a client can reach "
+        "the sidecar with its own x-prefiller-host-port while the EPP is down; without this the sidecar POSTs to "
+        "whatever that header names.",
+    )
+    log_level: Literal["error", "info", "debug"] = "info"
+
+
 class RouteMatch(CamelModel):
     path_prefix: str = Field("/", pattern=r"^/")
     headers: dict[str, str] = Field(default_factory=dict, description="Exact header matches, e.g. a model header.")
@@ -228,6 +240,7 @@ class PoolConfig(CamelModel):
     prefill: PrefillConfig = Field(default_factory=PrefillConfig)
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
     scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
+    sidecar: SidecarConfig = Field(default_factory=SidecarConfig)
     route: RouteMatch = Field(default_factory=RouteMatch)
 
     @property

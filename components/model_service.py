@@ -39,13 +39,34 @@ class ModelService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:serving:ModelService", name, None, opts)
-        sa = workers.worker_service_account(args.names, args.role, args.pool.model.id)
+        sa = workers.worker_service_account(args.names, args.pool, args.role)
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata=in_namespace(sa["metadata"], args.namespace),
             automount_service_account_token=sa["automountServiceAccountToken"],
             opts=pulumi.ResourceOptions(parent=self),
         )
+        ready: list[pulumi.Resource] = [self.service_account]
+        if workers.needs_api_access(args.pool, args.role):
+            role = workers.sidecar_role(args.names, args.pool)
+            binding = workers.sidecar_role_binding(args.names, args.pool)
+            ready.append(
+                k8s.rbac.v1.Role(
+                    f"{name}-role",
+                    metadata=in_namespace(role["metadata"], args.namespace),
+                    rules=role["rules"],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+            ready.append(
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-rolebinding",
+                    metadata=in_namespace(binding["metadata"], args.namespace),
+                    role_ref=binding["roleRef"],
+                    subjects=binding["subjects"],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         obj = pulumi.Output.from_input(args.hf_token_secret_name).apply(
             lambda secret: workers.worker_deployment(
                 args.names, args.pool, args.role, args.images, args.networking, secret
@@ -61,7 +82,7 @@ class ModelService(pulumi.ComponentResource):
             spec=obj.apply(lambda o: o["spec"]),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.service_account],
+                depends_on=ready,
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),
         )

@@ -51,7 +51,7 @@ def read_raw_config() -> dict[str, Any]:
     return raw
 
 
-def validated_config() -> StackConfig:
+def validated_config() -> tuple[StackConfig, preflight.Report]:
     cfg = load_config(read_raw_config(), pulumi.get_stack())
     report = preflight.run(cfg)
     for fact in report.facts:
@@ -60,12 +60,12 @@ def validated_config() -> StackConfig:
         pulumi.log.warn(f"preflight: {warning}")
     if not report.ok:
         raise ConfigError(report.errors)
-    return cfg
+    return cfg, report
 
 
 def main(skip_await: bool = False) -> None:
     try:
-        cfg = validated_config()
+        cfg, report = validated_config()
     except ConfigError as e:
         raise pulumi.RunError(str(e)) from None
     hf_token = pulumi.Config().require_secret("hfToken") if cfg.hf_token else None
@@ -91,3 +91,4 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("topology", outputs.topology(cfg))
     pulumi.export("kvTransport", outputs.kv_transport(cfg))
     pulumi.export("hfTokenSecret", serving.hf_token_secret_name)
+    pulumi.export("preflight", {"facts": report.facts, "warnings": report.warnings})

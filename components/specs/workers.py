@@ -12,6 +12,7 @@ from components.config import (
     PoolConfig,
     RoleConfig,
     RolloutStrategy,
+    SidecarConfig,
 )
 from components.specs import wiring
 from components.specs.names import PoolNames
@@ -104,21 +105,30 @@ def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking,
     return container
 
 
-def routing_sidecar(image: str) -> dict[str, Any]:
+def routing_sidecar(image: str, names: PoolNames, sidecar: SidecarConfig) -> dict[str, Any]:
     """Decode only: a native sidecar (initContainer with restartPolicy Always, Kubernetes >= 1.29) that owns the
-    pool port, runs the prefill leg for requests carrying x-prefiller-host-port, then forwards to local vLLM."""
+    pool port, runs the prefill leg for requests carrying x-prefiller-host-port, then forwards to local vLLM.
+
+    With SSRF protection it watches this pool's InferencePool and forwards only to its pods' addresses (it needs
+    the Role from `sidecar_role`)."""
+    args = [
+        f"--port={wiring.SIDECAR_PORT}",
+        f"--vllm-port={wiring.DECODE_VLLM_PORT}",
+        f"--connector={wiring.SIDECAR_CONNECTOR}",
+        "--secure-proxy=false",
+        "--zap-encoder=json",
+        f"--zap-log-level={sidecar.log_level}",
+    ]
+    env = []
+    if sidecar.ssrf_protection:
+        args += ["--enable-ssrf-protection=true", f"--inference-pool-name={names.inference_pool}"]
+        env = [{"name": "INFERENCE_POOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
     return {
         "name": wiring.SIDECAR_CONTAINER,
         "image": image,
         "restartPolicy": "Always",
-        "args": [
-            f"--port={wiring.SIDECAR_PORT}",
-            f"--vllm-port={wiring.DECODE_VLLM_PORT}",
-            f"--connector={wiring.SIDECAR_CONNECTOR}",
-            "--secure-proxy=false",
-            "--zap-encoder=json",
-            "--zap-log-level=info",
-        ],
+        "args": args,
+        **({"env": env} if env else {}),
         "ports": [{"name": wiring.SIDECAR_PORT_NAME, "containerPort": wiring.SIDECAR_PORT, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": restricted(),
@@ -155,7 +165,7 @@ def worker_deployment(
         "terminationGracePeriodSeconds": 30,
     }
     if role is Role.DECODE:
-        pod_spec["initContainers"] = [routing_sidecar(images.sidecar)]
+        pod_spec["initContainers"] = [routing_sidecar(images.sidecar, names, pool.sidecar)]
     if rc.node_selector:
         pod_spec["nodeSelector"] = dict(rc.node_selector)
     if rc.tolerations:
@@ -180,15 +190,53 @@ def worker_deployment(
     }
 
 
-def worker_service_account(names: PoolNames, role: Role, model_id: str) -> dict[str, Any]:
+def needs_api_access(pool: PoolConfig, role: Role) -> bool:
+    """Only the decode pod's sidecar talks to the API server (to watch its pool, for SSRF protection)."""
+    return role is Role.DECODE and pool.sidecar.ssrf_protection
+
+
+def worker_service_account(names: PoolNames, pool: PoolConfig, role: Role) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {
             "name": names.worker(role),
             "namespace": names.install.namespace,
-            "labels": names.worker_labels(role, model_id),
+            "labels": names.worker_labels(role, pool.model.id),
         },
-        # vLLM never talks to the API server.
-        "automountServiceAccountToken": False,
+        # vLLM never talks to the API server; no token unless the sidecar needs one.
+        "automountServiceAccountToken": needs_api_access(pool, role),
+    }
+
+
+def sidecar_role(names: PoolNames, pool: PoolConfig) -> dict[str, Any]:
+    """What the SSRF-protected sidecar reads: its InferencePool and the pods it selects."""
+    read = ["get", "list", "watch"]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {
+            "name": names.worker(Role.DECODE),
+            "namespace": names.install.namespace,
+            "labels": names.worker_labels(Role.DECODE, pool.model.id),
+        },
+        "rules": [
+            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": read},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": read},
+        ],
+    }
+
+
+def sidecar_role_binding(names: PoolNames, pool: PoolConfig) -> dict[str, Any]:
+    name = names.worker(Role.DECODE)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": name,
+            "namespace": names.install.namespace,
+            "labels": names.worker_labels(Role.DECODE, pool.model.id),
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": names.install.namespace}],
     }

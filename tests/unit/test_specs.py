@@ -292,3 +292,36 @@ def test_gke_route_has_no_port_or_timeouts_and_health_check_uses_a_fixed_port():
     assert "port" not in rule["backendRefs"][0] and "timeouts" not in rule
     hc = gateway.gke_health_check_policy(PN)["spec"]["default"]["config"]["httpHealthCheck"]
     assert hc == {"portSpecification": "USE_FIXED_PORT", "port": 8000, "requestPath": "/health"}
+
+
+def test_ssrf_protected_sidecar_only_forwards_within_its_pool_and_can_watch_it():
+    dep = deployment(Role.DECODE)
+    sidecar = container(dep, "routing-proxy")
+    assert "--enable-ssrf-protection=true" in sidecar["args"]
+    assert f"--inference-pool-name={PN.inference_pool}" in sidecar["args"]
+    env = {e["name"]: e for e in sidecar["env"]}
+    assert env["INFERENCE_POOL_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    role = workers.sidecar_role(PN, POOL)
+    binding = workers.sidecar_role_binding(PN, POOL)
+    sa = workers.worker_service_account(PN, POOL, Role.DECODE)
+    assert {tuple(r["resources"]) for r in role["rules"]} == {("inferencepools",), ("pods",)}
+    assert all(r["verbs"] == ["get", "list", "watch"] for r in role["rules"])
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert (
+        binding["subjects"][0]["name"]
+        == sa["metadata"]["name"]
+        == dep["spec"]["template"]["spec"]["serviceAccountName"]
+    )
+    assert sa["automountServiceAccountToken"] is True  # the sidecar needs its token
+    assert workers.worker_service_account(PN, POOL, Role.PREFILL)["automountServiceAccountToken"] is False
+
+
+def test_without_ssrf_protection_the_decode_pod_gets_no_token_and_no_role():
+    cfg = load_config(
+        {"hfTokenSecretName": "hf", "pools": [{"name": "llama", "sidecar": {"ssrfProtection": False}}]}, "ib"
+    )
+    pool = cfg.pools[0]
+    sidecar = container(deployment(Role.DECODE, cfg), "routing-proxy")
+    assert not any("ssrf" in a for a in sidecar["args"]) and "env" not in sidecar
+    assert not workers.needs_api_access(pool, Role.DECODE)
+    assert workers.worker_service_account(PN, pool, Role.DECODE)["automountServiceAccountToken"] is False
