@@ -281,6 +281,10 @@ class GatewayConfig(CamelModel):
     class_name: str | None = Field(
         None, description="Override the GatewayClass (GKE: gke-l7-rilb for an internal load balancer)."
     )
+    proxy_subnet_cidr: str | None = Field(
+        None, description="GKE: the region's proxy-only subnet, allowed to reach workers and EPP."
+    )
+    network_policies: bool = Field(True, description="Ingress NetworkPolicies for the workers and the EPP.")
 
 
 class Fabric(StrEnum):

@@ -3,7 +3,7 @@ gateway provider's extras (Istio DestinationRule, GKE health-check and backend p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,6 +22,8 @@ class InferencePoolArgs:
     images: ImagesConfig
     provider: GatewayProvider
     namespace: pulumi.Input[str]
+    network_policies: list[dict] = field(default_factory=list)
+    """Ingress NetworkPolicies of this pool (components.specs.network_policy), empty when turned off."""
 
 
 class InferencePool(pulumi.ComponentResource):
@@ -104,5 +106,12 @@ class InferencePool(pulumi.ComponentResource):
                 gw_specs.gke_backend_policy(n),
                 ns,
                 pulumi.ResourceOptions(parent=self, depends_on=[self.pool]),
+            )
+        for policy in args.network_policies:
+            k8s.networking.v1.NetworkPolicy(
+                policy["metadata"]["name"],
+                metadata=in_namespace(policy["metadata"], ns),
+                spec=policy["spec"],
+                opts=child,
             )
         self.register_outputs({})

@@ -14,7 +14,7 @@ from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, Inf
 from components.inference_pool import InferencePool, InferencePoolArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.rdma import InfinibandFabric, InfinibandFabricArgs
-from components.specs import wiring
+from components.specs import network_policy, wiring
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
 from components.specs.rdma import pod_networking
@@ -119,8 +119,18 @@ class ServingStack(pulumi.ComponentResource):
                     ),
                     child,
                 )
+            policies = (
+                [
+                    network_policy.worker_policy(pn, cfg, names.gateway()),
+                    network_policy.epp_policy(pn, cfg, names.gateway()),
+                ]
+                if cfg.gateway.network_policies
+                else []
+            )
             self.pools[pool.name] = InferencePool(
-                pn.inference_pool, InferencePoolArgs(pn, pool, cfg.images, cfg.gateway.provider, self.namespace), child
+                pn.inference_pool,
+                InferencePoolArgs(pn, pool, cfg.images, cfg.gateway.provider, self.namespace, policies),
+                child,
             )
         self.gateway = InferenceGateway(
             names.gateway(),
