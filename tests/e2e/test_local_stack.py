@@ -73,6 +73,7 @@ def test_up_from_empty_creates_the_stack_and_exports_how_to_use_it(stack: auto.S
     assert '"model": "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"' in out["curl"]["llama"]
     assert out["gatewayAccess"] == f"kubectl -n {NS} port-forward svc/e2e-inference-gateway-istio 8000:80"
     assert result.outputs["hfTokenSecret"].value.startswith("e2e-hf-token-")
+    assert any("5.6 sequences of 32000" in f for f in out["preflight"]["facts"])  # H200-shaped node
 
 
 def test_every_object_is_accepted_by_the_api_server(kubectl: Kubectl):
@@ -80,7 +81,9 @@ def test_every_object_is_accepted_by_the_api_server(kubectl: Kubectl):
         "deployments": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
         "services": {"e2e-llama-epp"},
         "serviceaccounts": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
-        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp"},
+        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp", "e2e-llama-decode"},
+        "rolebindings.rbac.authorization.k8s.io": {"e2e-llama-epp", "e2e-llama-decode"},
+        "networkpolicies.networking.k8s.io": {"e2e-llama-workers", "e2e-llama-epp"},
         "inferencepools.inference.networking.k8s.io": {"e2e-llama"},
         "gateways.gateway.networking.k8s.io": {"e2e-inference-gateway"},
         "httproutes.gateway.networking.k8s.io": {"e2e-route"},
@@ -155,7 +158,17 @@ def test_an_epp_config_change_replaces_only_its_configmap_and_rolls_the_epp(stac
 def test_destroy_leaves_none_of_the_installs_objects_but_keeps_the_crds(stack, kubectl: Kubectl):
     result, _ = run(stack, "destroy")
     assert result.summary.result == "succeeded"
-    for kind in ("deployments", "services", "serviceaccounts", "configmaps", "secrets", "roles", "rolebindings"):
+    kinds = (
+        "deployments",
+        "services",
+        "serviceaccounts",
+        "configmaps",
+        "secrets",
+        "roles",
+        "rolebindings",
+        "networkpolicies",
+    )
+    for kind in kinds:
         assert kubectl.run("get", kind, "-A", "-l", INSTALL, "-o", "name").stdout.strip() == "", kind
     for kind in ("clusterroles", "clusterrolebindings"):
         assert kubectl.run("get", kind, "-l", INSTALL, "-o", "name").stdout.strip() == "", kind
