@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 # CRD manifests for offline use and the schema tests; fetched from the pinned upstream releases unless set.
 export LLMD_CRDS_DIR ?= $(CURDIR)/.crds
 
+TOOLS := $(HOME)/.cache/llm-d-pd/tools
+ACTIONLINT_VERSION := v1.7.12
+
 .PHONY: demo demo-down test test-unit test-e2e lint engine cluster-up cluster-down bench render clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -51,9 +54,15 @@ test-unit: venv crds
 test-e2e: venv crds engine
 	$(PY) -m pytest tests/e2e
 
-lint: venv
+$(TOOLS)/actionlint-$(ACTIONLINT_VERSION):
+	mkdir -p $(TOOLS)
+	GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$(TOOLS) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(TOOLS)/actionlint $@
+
+lint: venv $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 
 bench: venv crds engine
 	$(PY) scripts/bench
