@@ -67,5 +67,9 @@ lint: venv $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 bench: venv crds engine
 	$(PY) scripts/bench
 
+## Plain manifests of a render stack (e.g. STACK=ib-render) into its cluster.renderDirectory.
+render: venv
+	$(PY) scripts/stack up $(STACK) --yes
+
 clean:
 	rm -rf .pulumi-state .pulumi-home .local-cluster

@@ -372,6 +372,11 @@ class ClusterConfig(CamelModel):
     kubeconfig: str | None = Field(None, description="Path or contents; default: the ambient kubeconfig.")
     context: str | None = None
     kubernetes_version: str | None = Field(None, description="Server version of an existing cluster, e.g. 1.33.")
+    render_directory: str | None = Field(
+        None,
+        description="Write manifests to this directory (relative to the project) instead of applying them; no "
+        "cluster is contacted. Render mode writes Secrets in plain text, so it requires hfTokenSecretName.",
+    )
     inventory: list[NodeGroup] = Field(default_factory=list)
 
 

@@ -86,6 +86,17 @@ def check_cluster(cfg: StackConfig, r: Report) -> None:
                 f"{_key('cluster.kubernetesVersion')}: {v} has no native sidecars (the decode pod's routing proxy "
                 "needs them); upgrade the cluster to Kubernetes 1.29 or newer"
             )
+    if cfg.cluster.render_directory:
+        if cfg.hf_token:
+            r.errors.append(
+                f"{_key('hfToken')}: render mode writes Secrets in plain text; create the Secret out of band and "
+                "set hfTokenSecretName instead"
+            )
+        if cfg.cluster_prep.enabled and cfg.cluster_prep.gateway_control_plane:
+            r.warnings.append(
+                f"{_key('clusterPrep.gatewayControlPlane')}: charts are templated into the render directory too; "
+                "most GitOps setups install the gateway control plane separately"
+            )
     for i, g in enumerate(cfg.cluster.inventory):
         if g.accelerator not in catalog.ACCELERATORS and g.gpu_memory is None and g.gpus_per_node:
             r.errors.append(

@@ -33,6 +33,8 @@ def engine_env(bin_dir: Path) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_SKIP_CONFIRMATIONS": "true",
+        # The provider comes from the plugin cache (installed below at the wheel's version), not from PATH.
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
         # Python policy packs run through scripts/shims/pulumi-analyzer-policy-python in this interpreter.
         "PATH": f"{ROOT / 'scripts' / 'shims'}{os.pathsep}{os.environ.get('PATH', '')}",
         "LLMD_POLICY_PYTHON": sys.executable,
