@@ -4,6 +4,7 @@ engine is a failure, never a skip."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import pulumi_engine  # noqa: E402
 
-KUBECONFIG = ROOT / ".local-cluster" / "kubeconfig"
+CLUSTER = "llmd-e2e"
+"""The end-to-end tests' own local cluster, so a running demo never takes their GPUs."""
+KUBECONFIG = ROOT / f".local-cluster-{CLUSTER}" / "kubeconfig"
 
 
 @dataclass
@@ -44,13 +47,18 @@ def engine_bin() -> Path:
     return pulumi_engine.engine_bin()
 
 
+def local_cluster(command: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "LLMD_CLUSTER_NAME": CLUSTER}
+    return subprocess.run([str(ROOT / "scripts/local-cluster"), command], check=check, capture_output=True, env=env)
+
+
 @pytest.fixture(scope="session")
 def kubectl(engine_bin: Path) -> Iterator[Kubectl]:
-    was_running = subprocess.run([str(ROOT / "scripts/local-cluster"), "status"], capture_output=True).returncode == 0
-    subprocess.run([str(ROOT / "scripts/local-cluster"), "start"], check=True, capture_output=True)
+    was_running = local_cluster("status", check=False).returncode == 0
+    local_cluster("start")
     yield Kubectl(engine_bin / "kubectl", KUBECONFIG)
     if not was_running:
-        subprocess.run([str(ROOT / "scripts/local-cluster"), "stop"], check=True, capture_output=True)
+        local_cluster("stop")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +70,10 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def new_stack(project: Path, name: str, base: str = "local") -> pulumi_engine.auto.Stack:
+    """A stack of the project copy, configured like `base` but pointed at the end-to-end cluster."""
     shutil.copy(ROOT / f"Pulumi.{base}.yaml", project / f"Pulumi.{name}.yaml")
     backend = project / ".state"
     backend.mkdir(exist_ok=True)
-    return pulumi_engine.open_stack(name, work_dir=project, extra_env={"PULUMI_BACKEND_URL": f"file://{backend}"})
+    stack = pulumi_engine.open_stack(name, work_dir=project, extra_env={"PULUMI_BACKEND_URL": f"file://{backend}"})
+    stack.set_config("cluster.kubeconfig", pulumi_engine.auto.ConfigValue(str(KUBECONFIG)), path=True)
+    return stack
