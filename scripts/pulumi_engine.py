@@ -20,9 +20,14 @@ PROJECT = "llm-d-pd"
 def engine_bin() -> Path:
     out = subprocess.run([str(ROOT / "scripts/build-engine"), "--print"], check=True, capture_output=True, text=True)
     path = Path(out.stdout.strip())
-    if not (path / "pulumi").exists() or not (path / "pulumi-resource-kubernetes").exists():
+    if not (path / "pulumi").exists() or not provider_binary(path).exists():
         raise RuntimeError(f"the engine is not built in {path}; run scripts/build-engine (or `make engine`)")
     return path
+
+
+def provider_binary(bin_dir: Path) -> Path:
+    """scripts/build-engine keeps the provider out of bin/ (which goes on PATH)."""
+    return bin_dir.parent / "provider" / "pulumi-resource-kubernetes"
 
 
 def engine_env(bin_dir: Path) -> dict[str, str]:
@@ -33,8 +38,6 @@ def engine_env(bin_dir: Path) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_SKIP_CONFIRMATIONS": "true",
-        # The provider comes from the plugin cache (installed below at the wheel's version), not from PATH.
-        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
         # Python policy packs run through scripts/shims/pulumi-analyzer-policy-python in this interpreter.
         "PATH": f"{ROOT / 'scripts' / 'shims'}{os.pathsep}{os.environ.get('PATH', '')}",
         "LLMD_POLICY_PYTHON": sys.executable,
@@ -56,7 +59,7 @@ def install_provider(bin_dir: Path, env: dict[str, str]) -> None:
         return
     subprocess.run(
         [str(bin_dir / "pulumi"), "plugin", "install", "resource", "kubernetes", v, "--file",
-         str(bin_dir / "pulumi-resource-kubernetes")],
+         str(provider_binary(bin_dir))],
         check=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
