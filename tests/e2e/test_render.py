@@ -52,10 +52,10 @@ def test_render_stack_writes_valid_manifests_equal_to_what_the_program_registers
         return o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]
 
     def auto_named(o: dict) -> bool:  # Pulumi's random suffix differs between runs
-        return o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("ib-render-llama-epp-config-")
+        return o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("ib-llama-epp-config-")
 
     def normal(v: object) -> object:  # references to the auto-named ConfigMap, suffix dropped
-        return json.loads(re.sub(r"ib-render-llama-epp-config-[a-z0-9]+", "EPP-CONFIG", json.dumps(v, sort_keys=True)))
+        return json.loads(re.sub(r"ib-llama-epp-config-[a-z0-9]+", "EPP-CONFIG", json.dumps(v, sort_keys=True)))
 
     assert {key(o) for o in rendered if not auto_named(o)} == {key(o) for o in expected if not auto_named(o)}
     by_key = {key(o): o for o in rendered}
