@@ -9,6 +9,8 @@ export LLMD_CRDS_DIR ?= $(CURDIR)/.crds
 
 TOOLS := $(HOME)/.cache/llm-d-pd/tools
 ACTIONLINT_VERSION := v1.7.12
+KUBE_SCORE_VERSION := v1.20.0
+export LLMD_KUBE_SCORE := $(TOOLS)/kube-score-$(KUBE_SCORE_VERSION)
 
 .PHONY: demo demo-down test test-unit test-e2e lint engine cluster-up cluster-down bench render clean
 
@@ -44,10 +46,10 @@ demo-down: venv
 	scripts/local-cluster stop
 
 ## Every test: lint, unit tests (mocks, schemas, CEL), end-to-end tests on the real engine and control plane.
-test: venv crds lint engine
+test: venv crds lint engine $(LLMD_KUBE_SCORE)
 	$(PY) -m pytest tests
 
-test-unit: venv crds
+test-unit: venv crds $(LLMD_KUBE_SCORE)
 	$(PY) -m pytest tests/unit
 
 test-e2e: venv crds engine
@@ -58,6 +60,11 @@ $(TOOLS)/actionlint-$(ACTIONLINT_VERSION):
 	GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$(TOOLS) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	mv $(TOOLS)/actionlint $@
 
+$(LLMD_KUBE_SCORE):
+	mkdir -p $(TOOLS)
+	GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+	mv $(TOOLS)/kube-score $@
+
 lint: venv $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -66,9 +73,9 @@ lint: venv $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 bench: venv crds engine
 	$(PY) scripts/bench
 
-## Plain manifests of a render stack (e.g. STACK=ib-render) into its cluster.renderDirectory.
+## Plain manifests of a stack's render twin (STACK=ib renders Pulumi.ib-render.yaml) into its cluster.renderDirectory.
 render: venv
-	$(PY) scripts/stack up $(STACK) --yes
+	$(PY) scripts/stack up $(if $(filter %-render,$(STACK)),$(STACK),$(STACK)-render) --yes
 
 clean:
 	rm -rf .pulumi-state .pulumi-home .local-cluster

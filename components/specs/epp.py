@@ -140,7 +140,11 @@ def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[s
                             ],
                             "livenessProbe": {**grpc_probe, "initialDelaySeconds": 5, "periodSeconds": 10},
                             "readinessProbe": {**grpc_probe, "periodSeconds": 2},
-                            "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}},
+                            # No CPU limit, as upstream: a throttled picker delays every request.
+                            "resources": {
+                                "requests": {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "64Mi"},
+                                "limits": {"memory": "16Gi", "ephemeral-storage": "256Mi"},
+                            },
                             "volumeMounts": [{"name": "epp-config", "mountPath": EPP_CONFIG_MOUNT}],
                             "securityContext": restricted(),
                         }

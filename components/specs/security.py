@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+NONROOT_UID = 65532
+"""The EPP and routing-sidecar images (distroless nonroot) run as this user and group."""
+
 
 def restricted() -> dict[str, Any]:
-    """Non-root, no privilege escalation, read-only root filesystem, every capability dropped, RuntimeDefault
-    seccomp (the Pod Security Standards' restricted profile)."""
+    """Non-root (the images' own 65532, stated so no low ID is ever picked), no privilege escalation, read-only root
+    filesystem, every capability dropped, RuntimeDefault seccomp (the Pod Security Standards' restricted profile)."""
     return {
         "allowPrivilegeEscalation": False,
         "runAsNonRoot": True,
+        "runAsUser": NONROOT_UID,
+        "runAsGroup": NONROOT_UID,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},

@@ -130,7 +130,11 @@ def routing_sidecar(image: str, names: PoolNames, sidecar: SidecarConfig) -> dic
         "args": args,
         **({"env": env} if env else {}),
         "ports": [{"name": wiring.SIDECAR_PORT_NAME, "containerPort": wiring.SIDECAR_PORT, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        # No CPU limit: throttling the proxy adds latency to every request (kube-score allow-list).
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+            "limits": {"memory": "512Mi", "ephemeral-storage": "256Mi"},
+        },
         "securityContext": restricted(),
     }
 
