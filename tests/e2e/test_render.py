@@ -19,7 +19,6 @@ from tests.unit.test_schemas import kubernetes_objects
 from tests.validation import validate_object
 
 pytestmark = pytest.mark.e2e
-TOKEN_SECRET = "llm-d-hf-token"
 
 
 def test_render_stack_writes_valid_manifests_equal_to_what_the_program_registers(tmp_path: Path):
@@ -45,8 +44,11 @@ def test_render_stack_writes_valid_manifests_equal_to_what_the_program_registers
     assert all(o["metadata"].get("namespace") for o in rendered if o["kind"] not in ("Namespace", "ClusterRole",
                                                                                    "ClusterRoleBinding"))  # fmt: skip
 
-    expected = kubernetes_objects(run_program({"cluster": {"renderDirectory": str(out)}, "hfTokenSecretName":
-                                               TOKEN_SECRET}, stack="ib-render").resources)  # fmt: skip
+    # The same config under mocks: the stack file's keys, with the same render directory.
+    stack_config = yaml.safe_load((ROOT / "Pulumi.ib-render.yaml").read_text())["config"]
+    config = {k.removeprefix("llm-d-pd:"): v for k, v in stack_config.items()}
+    config["cluster"] = {**config["cluster"], "renderDirectory": str(out)}
+    expected = kubernetes_objects(run_program(config, stack="ib-render").resources)
 
     def key(o: dict) -> tuple[str, str, str]:
         return o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]
