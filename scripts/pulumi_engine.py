@@ -3,6 +3,7 @@ scripts/bench and the end-to-end tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -83,3 +84,39 @@ def open_stack(
         env_vars=env,
     )
     return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program or main, opts=opts)
+
+
+def pending_create_imports(deployment: dict) -> list[tuple[str, str]]:
+    """(URN, provider ID) of every Kubernetes object an interrupted update was creating. The inputs recorded with
+    the pending operation hold the object's final name (auto-names included), so each can be imported instead of
+    being created a second time, which would orphan an auto-named ConfigMap or Secret."""
+    imports = []
+    for op in deployment.get("pending_operations") or []:
+        res = op.get("resource") or {}
+        meta = (res.get("inputs") or {}).get("metadata") or {}
+        if op.get("type") != "creating" or not res.get("type", "").startswith("kubernetes:") or not meta.get("name"):
+            continue
+        ns = meta.get("namespace")
+        imports.append((res["urn"], f"{ns}/{meta['name']}" if ns else meta["name"]))
+    return imports
+
+
+def recover(stack: auto.Stack, on_output=print) -> tuple[list[tuple[str, str]], auto.UpResult]:
+    """Converge after an interrupted `up` (killed CLI, lost runner): release the lock, import what the interrupted
+    update had created (objects it never reached are dropped by the refresh), then `up`. That `up` forces
+    server-side-apply ownership: the interrupted run's field manager still owns the fields it wrote, with the same
+    values, and every object here belongs to this stack."""
+    with contextlib.suppress(auto.CommandError):  # nothing to cancel
+        stack.cancel()
+    imports = pending_create_imports(stack.export_stack().deployment)
+    args = ["refresh", "--yes", "--non-interactive", "--skip-preview", "--color", "never", "--stack", stack.name]
+    for urn, object_id in imports:  # a flat list: URN, ID, URN, ID, ...
+        args += [f"--import-pending-creates={urn}", f"--import-pending-creates={object_id}"]
+    ws = stack.workspace
+    ws.pulumi_command.run(args, ws.work_dir, ws.env_vars, on_output=on_output)
+    ws.env_vars["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
+    try:
+        result = stack.up(on_output=on_output, color="never")
+    finally:
+        del ws.env_vars["PULUMI_K8S_ENABLE_PATCH_FORCE"]
+    return imports, result
