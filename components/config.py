@@ -380,6 +380,26 @@ class ClusterConfig(CamelModel):
     inventory: list[NodeGroup] = Field(default_factory=list)
 
 
+class MonitoringBackend(StrEnum):
+    PROMETHEUS_OPERATOR = "prometheus-operator"
+    GMP = "gmp"
+    """Google Cloud Managed Service for Prometheus (PodMonitoring)."""
+    OFF = "off"
+
+
+class MonitoringConfig(CamelModel):
+    backend: MonitoringBackend | None = Field(
+        None, description="prometheus-operator | gmp | off; default gmp on GKE, off elsewhere (the CRDs must exist)."
+    )
+    interval: str = Field("30s", pattern=r"^[0-9]+(ms|s|m)$", description="Scrape interval.")
+    namespace: str | None = Field(
+        None, description="Where the scrapers run (NetworkPolicies admit it); default monitoring / gmp-system."
+    )
+
+    def scraper_namespace(self, backend: MonitoringBackend) -> str:
+        return self.namespace or ("gmp-system" if backend is MonitoringBackend.GMP else "monitoring")
+
+
 class PreflightConfig(CamelModel):
     min_concurrent_sequences: PositiveInt = Field(
         2, description="Warn when a role's KV cache holds fewer full-length sequences than this."
@@ -402,6 +422,7 @@ class StackConfig(CamelModel):
     crds: CrdsConfig = Field(default_factory=CrdsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
     hf_token_secret_name: str | None = None
 
@@ -432,6 +453,12 @@ class StackConfig(CamelModel):
         if len(set(matches)) != len(matches):
             raise ValueError("two pools have the same route match; give each pool its own route.pathPrefix/headers")
         return v
+
+    @property
+    def monitoring_backend(self) -> MonitoringBackend:
+        if self.monitoring.backend is not None:
+            return self.monitoring.backend
+        return MonitoringBackend.GMP if self.cluster.kind is ClusterKind.GKE else MonitoringBackend.OFF
 
     @model_validator(mode="after")
     def _exactly_one_token_source(self) -> StackConfig:

@@ -12,6 +12,7 @@ from components.config import GatewayProvider, ImagesConfig, PoolConfig
 from components.resources import custom_resource, in_namespace
 from components.specs import epp as epp_specs
 from components.specs import gateway as gw_specs
+from components.specs import monitoring
 from components.specs.names import PoolNames
 
 
@@ -24,6 +25,8 @@ class InferencePoolArgs:
     namespace: pulumi.Input[str]
     network_policies: list[dict] = field(default_factory=list)
     """Ingress NetworkPolicies of this pool (components.specs.network_policy), empty when turned off."""
+    monitors: list[dict] = field(default_factory=list)
+    """Scrape objects of this pool (components.specs.monitoring), empty when monitoring is off."""
 
 
 class InferencePool(pulumi.ComponentResource):
@@ -107,6 +110,23 @@ class InferencePool(pulumi.ComponentResource):
                 ns,
                 pulumi.ResourceOptions(parent=self, depends_on=[self.pool]),
             )
+        if args.monitors:
+            token = monitoring.metrics_token_secret(n)
+            k8s.core.v1.Secret(
+                f"{name}-epp-metrics-token",
+                metadata=in_namespace(token["metadata"], ns),
+                type=token["type"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account]),
+            )
+        for obj in args.monitors:
+            res_name = f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}"
+            if obj["kind"] == "Role":
+                k8s.rbac.v1.Role(res_name, metadata=in_namespace(obj["metadata"], ns), rules=obj["rules"], opts=child)
+            elif obj["kind"] == "RoleBinding":
+                k8s.rbac.v1.RoleBinding(res_name, metadata=in_namespace(obj["metadata"], ns), role_ref=obj["roleRef"],
+                                        subjects=obj["subjects"], opts=child)  # fmt: skip
+            else:
+                custom_resource(res_name, obj, ns, child)
         for policy in args.network_policies:
             k8s.networking.v1.NetworkPolicy(
                 policy["metadata"]["name"],

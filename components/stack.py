@@ -14,7 +14,7 @@ from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, Inf
 from components.inference_pool import InferencePool, InferencePoolArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.rdma import InfinibandFabric, InfinibandFabricArgs
-from components.specs import network_policy, wiring
+from components.specs import monitoring, network_policy, wiring
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
 from components.specs.rdma import pod_networking
@@ -129,9 +129,12 @@ class ServingStack(pulumi.ComponentResource):
             )
             self.pools[pool.name] = InferencePool(
                 pn.inference_pool,
-                InferencePoolArgs(pn, pool, cfg.images, cfg.gateway.provider, self.namespace, policies),
+                InferencePoolArgs(
+                    pn, pool, cfg.images, cfg.gateway.provider, self.namespace, policies,
+                    monitoring.monitors(pn, cfg.monitoring, cfg.monitoring_backend),
+                ),
                 child,
-            )
+            )  # fmt: skip
         self.gateway = InferenceGateway(
             names.gateway(),
             InferenceGatewayArgs(names, cfg.gateway, cfg.pools, self.namespace),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config import Fabric, GatewayProvider, StackConfig
+from components.config import Fabric, GatewayProvider, MonitoringBackend, StackConfig
 from components.specs import wiring
 from components.specs.names import PoolNames
 
@@ -33,8 +33,17 @@ def kv_over_tcp(cfg: StackConfig) -> bool:
     return cfg.rdma.fabric is Fabric.NONE or "tcp" in tls or "all" in tls
 
 
-def _tcp(*ports: int) -> list[dict[str, Any]]:
+def _tcp(*ports: int | str) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def scrapers(cfg: StackConfig) -> list[dict[str, Any]]:
+    """The monitoring namespace, when monitoring is on."""
+    backend = cfg.monitoring_backend
+    if backend is MonitoringBackend.OFF:
+        return []
+    ns = cfg.monitoring.scraper_namespace(backend)
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}]
 
 
 def worker_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[str, Any]:
@@ -58,6 +67,7 @@ def worker_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict
                 {"from": [{"podSelector": {"matchLabels": names.epp_selector()}}],
                  "ports": _tcp(wiring.POOL_TARGET_PORT)},
                 within_pool,
+                *([{"from": scrapers(cfg), "ports": _tcp(wiring.VLLM_PORT_NAME)}] if scrapers(cfg) else []),
             ],
         },
     }  # fmt: skip
@@ -71,6 +81,9 @@ def epp_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[st
         "spec": {
             "podSelector": {"matchLabels": names.epp_selector()},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": gateway_peers(cfg, gateway_name), "ports": _tcp(wiring.EPP_GRPC_PORT)}],
+            "ingress": [
+                {"from": gateway_peers(cfg, gateway_name), "ports": _tcp(wiring.EPP_GRPC_PORT)},
+                *([{"from": scrapers(cfg), "ports": _tcp(wiring.EPP_METRICS_PORT)}] if scrapers(cfg) else []),
+            ],
         },
     }

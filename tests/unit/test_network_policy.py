@@ -31,6 +31,7 @@ SOURCES = {
     "gke-proxy": {"ip": "10.129.0.7"},
     "gke-health-check": {"ip": "35.191.3.4"},
     "internet": {"ip": "203.0.113.9"},
+    "prometheus": {"labels": {"app": "prometheus"}, "namespace": "monitoring"},
 }
 TARGETS = {"prefill": PN.worker_labels(Role.PREFILL, MODEL), "decode": PN.worker_labels(Role.DECODE, MODEL),
            "epp": PN.epp_labels()}  # fmt: skip
@@ -40,7 +41,17 @@ def _selects(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
 
 
-def allowed(policies: list[dict], source: str, target: str, port: int) -> bool:
+def _peer_admits(peer: dict, src: dict) -> bool:
+    if "namespaceSelector" in peer:  # another namespace: only its name label is modelled
+        return src.get("namespace") == peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    if "podSelector" in peer:  # a pod selector alone means the policy's own namespace
+        return "labels" in src and "namespace" not in src and _selects(peer["podSelector"], src["labels"])
+    if "ipBlock" in peer and "ip" in src:
+        return ipaddress.ip_address(src["ip"]) in ipaddress.ip_network(peer["ipBlock"]["cidr"])
+    return False
+
+
+def allowed(policies: list[dict], source: str, target: str, port: int | str) -> bool:
     src, dst = SOURCES[source], TARGETS[target]
     applying = [p for p in policies if _selects(p["spec"]["podSelector"], dst)]
     if not applying:
@@ -49,20 +60,17 @@ def allowed(policies: list[dict], source: str, target: str, port: int) -> bool:
         for rule in p["spec"]["ingress"]:
             if "ports" in rule and not any(x["port"] == port for x in rule["ports"]):
                 continue
-            for peer in rule["from"]:
-                if "podSelector" in peer and "labels" in src and _selects(peer["podSelector"], src["labels"]):
-                    return True
-                in_block = "ipBlock" in peer and "ip" in src
-                if in_block and ipaddress.ip_address(src["ip"]) in ipaddress.ip_network(peer["ipBlock"]["cidr"]):
-                    return True
+            if any(_peer_admits(peer, src) for peer in rule["from"]):
+                return True
     return False
 
 
-def policies(provider: str, **rdma) -> list[dict]:
+def policies(provider: str, monitoring: str = "off", **rdma) -> list[dict]:
     gateway = {"provider": provider}
     if provider == "gke":
         gateway["proxySubnetCidr"] = "10.129.0.0/23"
-    cfg = load_config({"hfTokenSecretName": "hf", "gateway": gateway, "rdma": rdma}, "ib")
+    raw = {"hfTokenSecretName": "hf", "gateway": gateway, "rdma": rdma, "monitoring": {"backend": monitoring}}
+    cfg = load_config(raw, "ib")
     return [network_policy.worker_policy(PN, cfg, GW), network_policy.epp_policy(PN, cfg, GW)]
 
 
@@ -117,3 +125,11 @@ def test_pool_pods_may_use_any_tcp_port_when_kv_can_move_over_tcp(rdma):
     p = policies("istio", **rdma)
     assert allowed(p, "decode", "prefill", 40000) and allowed(p, "prefill", "decode", 40000)
     assert not allowed(p, "random-pod", "prefill", 40000)
+
+
+def test_scrapers_reach_the_metrics_ports_only_when_monitoring_is_on():
+    on = policies("istio", monitoring="prometheus-operator")
+    assert allowed(on, "prometheus", "decode", "vllm") and allowed(on, "prometheus", "epp", 9090)
+    assert not allowed(on, "prometheus", "epp", 9002) and not allowed(on, "prometheus", "prefill", 5600)
+    off = policies("istio")
+    assert not allowed(off, "prometheus", "decode", "vllm") and not allowed(off, "prometheus", "epp", 9090)

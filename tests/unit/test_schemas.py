@@ -56,6 +56,8 @@ CONFIGS = {
         TOKEN,
     ),
     "kgateway-existing-secret": ({"gateway": {"provider": "kgateway"}, "hfTokenSecretName": "hf"}, None),
+    "prometheus-operator": ({"monitoring": {"backend": "prometheus-operator"}}, TOKEN),
+    "gmp": ({"monitoring": {"backend": "gmp", "interval": "15s"}}, TOKEN),
 }
 
 
