@@ -400,6 +400,15 @@ class MonitoringConfig(CamelModel):
         return self.namespace or ("gmp-system" if backend is MonitoringBackend.GMP else "monitoring")
 
 
+class VerificationConfig(CamelModel):
+    """An optional Job per pool that sends one completion through the gateway once the workers are Ready."""
+
+    enabled: bool = False
+    image: ImageRef = "docker.io/curlimages/curl:8.11.1"
+    prompt: str = "Say hello in one short sentence."
+    timeout_seconds: PositiveInt = 600
+
+
 class PreflightConfig(CamelModel):
     min_concurrent_sequences: PositiveInt = Field(
         2, description="Warn when a role's KV cache holds fewer full-length sequences than this."
@@ -423,6 +432,7 @@ class StackConfig(CamelModel):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
     hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
     hf_token_secret_name: str | None = None
 

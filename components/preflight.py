@@ -142,6 +142,11 @@ def check_gateway(cfg: StackConfig, r: Report) -> None:
             "set it to false"
         )
     r.warnings += provider_notes(cfg)
+    if cfg.verification.enabled and cfg.gateway.provider is GatewayProvider.GKE:
+        r.errors.append(
+            f"{_key('verification.enabled')}: the GKE gateway has no in-cluster Service to test through; send the "
+            "exported curl to the gateway address instead"
+        )
 
 
 # --- pools ----------------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, Inf
 from components.inference_pool import InferencePool, InferencePoolArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.rdma import InfinibandFabric, InfinibandFabricArgs
-from components.specs import monitoring, network_policy, wiring
+from components.resources import in_namespace
+from components.specs import monitoring, network_policy, verification, wiring
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
 from components.specs.rdma import pod_networking
@@ -140,4 +141,19 @@ class ServingStack(pulumi.ComponentResource):
             InferenceGatewayArgs(names, cfg.gateway, cfg.pools, self.namespace),
             pulumi.ResourceOptions(parent=self, depends_on=list(self.pools.values())),
         )
+        if cfg.verification.enabled:
+            # After the route and every worker: pulumi-kubernetes then waits for the Job to complete.
+            for pool in cfg.pools:
+                job = verification.verification_job(names.pool(pool.name), pool, cfg)
+                k8s.batch.v1.Job(
+                    job["metadata"]["name"],
+                    metadata=in_namespace(job["metadata"], self.namespace),
+                    spec=job["spec"],
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        depends_on=[self.gateway, *self.workers.values()],
+                        delete_before_replace=True,
+                        custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.verification.timeout_seconds + 60}s"),
+                    ),
+                )
         self.register_outputs({"namespace": self.namespace})

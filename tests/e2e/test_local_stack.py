@@ -161,6 +161,17 @@ def test_an_epp_config_change_replaces_only_its_configmap_and_rolls_the_epp(stac
     assert kubectl.run("get", "configmap", "-n", NS, old_cm, check=False).returncode != 0
 
 
+def test_the_verification_job_runs_after_the_workers_against_the_gateway_service(stack, kubectl: Kubectl):
+    stack.set_config("verification.enabled", auto.ConfigValue("true"), path=True)
+    result, steps = run(stack, "up")
+    assert result.summary.result == "succeeded"
+    assert steps.changed() == {"e2e-llama-verify": {"create"}}
+    job = kubectl.json("get", "job", "-n", NS, "e2e-llama-verify")
+    assert job["status"].get("succeeded") == 1  # KWOK completes the pod; `up` waited for the Job
+    script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert f"http://e2e-inference-gateway-istio.{NS}.svc.cluster.local:80/v1/completions" in script
+
+
 def test_destroy_leaves_none_of_the_installs_objects_but_keeps_the_crds(stack, kubectl: Kubectl):
     result, _ = run(stack, "destroy")
     assert result.summary.result == "succeeded"

@@ -56,7 +56,10 @@ CONFIGS = {
         TOKEN,
     ),
     "kgateway-existing-secret": ({"gateway": {"provider": "kgateway"}, "hfTokenSecretName": "hf"}, None),
-    "prometheus-operator": ({"monitoring": {"backend": "prometheus-operator"}}, TOKEN),
+    "prometheus-operator": (
+        {"monitoring": {"backend": "prometheus-operator"}, "verification": {"enabled": True}},
+        TOKEN,
+    ),
     "gmp": ({"monitoring": {"backend": "gmp", "interval": "15s"}}, TOKEN),
 }
 
