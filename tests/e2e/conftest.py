@@ -77,3 +77,13 @@ def new_stack(project: Path, name: str, base: str = "local") -> pulumi_engine.au
     stack = pulumi_engine.open_stack(name, work_dir=project, extra_env={"PULUMI_BACKEND_URL": f"file://{backend}"})
     stack.set_config("cluster.kubeconfig", pulumi_engine.auto.ConfigValue(str(KUBECONFIG)), path=True)
     return stack
+
+
+def install_crds(kubectl: Kubectl) -> None:
+    """The CRDs a stack without cluster preparation needs, applied directly (idempotent: server-side apply), so a
+    test can leave the singletons out of its stack and its `up`s stay short."""
+    crds = Path(os.environ["LLMD_CRDS_DIR"])
+    for folder in ("gateway-api-v1.5.1", "inference-extension-v1.4.0", "istio-1.29.1"):
+        for f in sorted((crds / folder).glob("*.yaml")):
+            if "vap" not in f.name:
+                kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(f))

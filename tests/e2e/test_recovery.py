@@ -18,7 +18,7 @@ import pulumi_engine
 import pytest
 from pulumi import automation as auto
 
-from tests.e2e.conftest import Kubectl, new_stack
+from tests.e2e.conftest import Kubectl, install_crds, new_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +30,10 @@ KINDS = "deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindi
 
 @pytest.fixture(scope="module")
 def stack(project_copy: Path, kubectl: Kubectl) -> Iterator[auto.Stack]:
+    install_crds(kubectl)
     s = new_stack(project_copy, STACK)
     s.set_config("namespace", auto.ConfigValue(NS))
+    s.set_config("clusterPrep.enabled", auto.ConfigValue("false"), path=True)  # CRDs applied above
     yield s
     try:
         s.destroy(color="never")
