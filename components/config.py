@@ -242,6 +242,12 @@ class PoolConfig(CamelModel):
     scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
     sidecar: SidecarConfig = Field(default_factory=SidecarConfig)
     route: RouteMatch = Field(default_factory=RouteMatch)
+    serve: bool = Field(
+        True,
+        description="Give the pool its route rule. false brings a pool up without traffic: the blue-green cutover "
+        "for an incompatible upgrade adds the new pool with serve: false, flips both once it is Ready, then "
+        "removes the old one.",
+    )
 
     @property
     def gpus(self) -> int:
@@ -459,9 +465,14 @@ class StackConfig(CamelModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"pool names must be unique; rename the duplicates: {', '.join(dupes)}")
-        matches = [(p.route.path_prefix, tuple(sorted(p.route.headers.items()))) for p in v]
+        matches = [(p.route.path_prefix, tuple(sorted(p.route.headers.items()))) for p in v if p.serve]
         if len(set(matches)) != len(matches):
-            raise ValueError("two pools have the same route match; give each pool its own route.pathPrefix/headers")
+            raise ValueError(
+                "two serving pools have the same route match; give each its own route.pathPrefix/headers, or set "
+                "serve: false on the one not taking traffic yet (blue-green cutover)"
+            )
+        if not any(p.serve for p in v):
+            raise ValueError("no pool has serve: true; the route would have no rule")
         return v
 
     @property

@@ -87,7 +87,7 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("prefix", cfg.prefix)
     pulumi.export("gateway", serving.gateway.gateway.metadata["name"])
     pulumi.export("gatewayAccess", access["how"])
-    pulumi.export("curl", {p.name: outputs.completion_curl(access["endpoint"], p) for p in cfg.pools})
+    pulumi.export("curl", {p.name: outputs.completion_curl(access["endpoint"], p) for p in cfg.pools if p.serve})
     pulumi.export("topology", outputs.topology(cfg))
     pulumi.export("kvTransport", outputs.kv_transport(cfg))
     pulumi.export("hfTokenSecret", serving.hf_token_secret_name)

@@ -136,14 +136,15 @@ class ServingStack(pulumi.ComponentResource):
                 ),
                 child,
             )  # fmt: skip
+        # The route changes only once every pool and its workers are Ready: a cutover's new backend is serving.
         self.gateway = InferenceGateway(
             names.gateway(),
             InferenceGatewayArgs(names, cfg.gateway, cfg.pools, self.namespace),
-            pulumi.ResourceOptions(parent=self, depends_on=list(self.pools.values())),
+            pulumi.ResourceOptions(parent=self, depends_on=[*self.pools.values(), *self.workers.values()]),
         )
         if cfg.verification.enabled:
             # After the route and every worker: pulumi-kubernetes then waits for the Job to complete.
-            for pool in cfg.pools:
+            for pool in (p for p in cfg.pools if p.serve):
                 job = verification.verification_job(names.pool(pool.name), pool, cfg)
                 k8s.batch.v1.Job(
                     job["metadata"]["name"],

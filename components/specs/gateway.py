@@ -137,14 +137,15 @@ def route_rule(names: PoolNames, pool: PoolConfig, gw: GatewayConfig) -> dict[st
 
 
 def http_route(names: InstallNames, pools: list[PoolConfig], gw: GatewayConfig) -> dict[str, Any]:
-    """One rule per pool. Gateway API orders rules by match specificity, so a header or longer path wins."""
+    """One rule per serving pool (a pool with serve: false is up but gets no traffic). Gateway API orders rules by
+    match specificity, so a header or longer path wins."""
     return {
         "apiVersion": wiring.GATEWAY_API,
         "kind": "HTTPRoute",
         "metadata": {"name": names.http_route(), "namespace": names.namespace, "labels": names.common_labels()},
         "spec": {
             "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.gateway()}],
-            "rules": [route_rule(names.pool(p.name), p, gw) for p in pools],
+            "rules": [route_rule(names.pool(p.name), p, gw) for p in pools if p.serve],
         },
     }
 

@@ -325,3 +325,18 @@ def test_without_ssrf_protection_the_decode_pod_gets_no_token_and_no_role():
     assert not any("ssrf" in a for a in sidecar["args"]) and "env" not in sidecar
     assert not workers.needs_api_access(pool, Role.DECODE)
     assert workers.worker_service_account(PN, pool, Role.DECODE)["automountServiceAccountToken"] is False
+
+
+def test_a_pool_with_serve_false_is_up_but_gets_no_route_rule():
+    cfg = load_config({"hfTokenSecretName": "hf", "pools": [{"name": "blue"}, {"name": "green", "serve": False}]}, "ib")
+    route = gateway.http_route(NAMES, cfg.pools, cfg.gateway)
+    assert [r["backendRefs"][0]["name"] for r in route["spec"]["rules"]] == ["ib-blue"]
+
+
+def test_cutover_configs_are_checked():
+    from components.config import ConfigError
+
+    with pytest.raises(ConfigError, match="serve: false on the one not taking traffic"):
+        load_config({"hfTokenSecretName": "hf", "pools": [{"name": "blue"}, {"name": "green"}]}, "ib")
+    with pytest.raises(ConfigError, match="no pool has serve: true"):
+        load_config({"hfTokenSecretName": "hf", "pools": [{"name": "blue", "serve": False}]}, "ib")
