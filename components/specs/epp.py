@@ -21,7 +21,6 @@ PICKER = "max-score-picker"
 HEADERS_HANDLER = "disagg-headers-handler"
 PROFILE_HANDLER = "disagg-profile-handler"
 FILTERS = {Role.PREFILL: "prefill-filter", Role.DECODE: "decode-filter"}
-READ = ["get", "watch", "list"]
 DECIDERS = {Decider.SELECTIVE: "prefix-based-pd-decider", Decider.ALWAYS: "always-disagg-pd-decider"}
 
 
@@ -178,13 +177,13 @@ def epp_role(names: PoolNames) -> dict[str, Any]:
         "kind": "Role",
         "metadata": {"name": names.epp, "namespace": names.install.namespace, "labels": names.epp_labels()},
         "rules": [
-            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": READ},
+            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": wiring.READ_VERBS},
             {
                 "apiGroups": ["inference.networking.x-k8s.io"],
                 "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-                "verbs": READ,
+                "verbs": wiring.READ_VERBS,
             },
-            {"apiGroups": [""], "resources": ["pods"], "verbs": READ},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": wiring.READ_VERBS},
         ],
     }
 

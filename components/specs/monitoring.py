@@ -134,7 +134,7 @@ def gmp_secret_reader(names: PoolNames) -> list[dict[str, Any]]:
                     "apiGroups": [""],
                     "resources": ["secrets"],
                     "resourceNames": [metrics_token_secret_name(names)],
-                    "verbs": ["get", "list", "watch"],
+                    "verbs": wiring.READ_VERBS,
                 }
             ],
         },

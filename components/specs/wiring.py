@@ -77,6 +77,10 @@ AGENTGATEWAY_PARAMETERS_API = "agentgateway.dev/v1alpha1"
 GKE_POLICY_API = "networking.gke.io/v1"
 NIC_CLUSTER_POLICY_API = "mellanox.com/v1alpha1"
 
+# --- RBAC ---------------------------------------------------------------------------------------------------------
+READ_VERBS = ["get", "list", "watch"]
+"""Read-only access, as the EPP, the SSRF-protected sidecar and the metrics collector need it."""
+
 # --- pulumi-kubernetes annotations --------------------------------------------------------------------------------
 SKIP_AWAIT = "pulumi.com/skipAwait"
 

@@ -215,7 +215,6 @@ def worker_service_account(names: PoolNames, pool: PoolConfig, role: Role) -> di
 
 def sidecar_role(names: PoolNames, pool: PoolConfig) -> dict[str, Any]:
     """What the SSRF-protected sidecar reads: its InferencePool and the pods it selects."""
-    read = ["get", "list", "watch"]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -225,8 +224,8 @@ def sidecar_role(names: PoolNames, pool: PoolConfig) -> dict[str, Any]:
             "labels": names.worker_labels(Role.DECODE, pool.model.id),
         },
         "rules": [
-            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": read},
-            {"apiGroups": [""], "resources": ["pods"], "verbs": read},
+            {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": wiring.READ_VERBS},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": wiring.READ_VERBS},
         ],
     }
 

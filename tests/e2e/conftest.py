@@ -87,3 +87,18 @@ def install_crds(kubectl: Kubectl) -> None:
         for f in sorted((crds / folder).glob("*.yaml")):
             if "vap" not in f.name:
                 kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(f))
+
+
+def scratch_stack(project: Path, kubectl: Kubectl, name: str, namespace: str) -> Iterator[pulumi_engine.auto.Stack]:
+    """A stack of its own namespace without cluster preparation (the CRDs are applied directly), destroyed and
+    removed afterwards even when a step failed."""
+    install_crds(kubectl)
+    stack = new_stack(project, name)
+    stack.set_config("namespace", pulumi_engine.auto.ConfigValue(namespace))
+    stack.set_config("clusterPrep.enabled", pulumi_engine.auto.ConfigValue("false"), path=True)
+    yield stack
+    try:
+        stack.destroy(color="never")
+        stack.workspace.remove_stack(name)
+    except pulumi_engine.auto.CommandError:
+        pass

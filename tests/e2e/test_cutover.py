@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from tests.e2e.conftest import Kubectl, install_crds, new_stack
+from tests.e2e.conftest import Kubectl, scratch_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -26,16 +26,7 @@ ROUTE = "cutover-inference-gateway-route"
 
 @pytest.fixture(scope="module")
 def stack(project_copy: Path, kubectl: Kubectl) -> Iterator[auto.Stack]:
-    install_crds(kubectl)
-    s = new_stack(project_copy, STACK)
-    s.set_config("namespace", auto.ConfigValue(NS))
-    s.set_config("clusterPrep.enabled", auto.ConfigValue("false"), path=True)
-    yield s
-    try:
-        s.destroy(color="never")
-        s.workspace.remove_stack(STACK)
-    except auto.CommandError:
-        pass
+    yield from scratch_stack(project_copy, kubectl, STACK, NS)
 
 
 def up_with(stack: auto.Stack, pools: list[dict]) -> dict[str, set[str]]:

@@ -18,7 +18,7 @@ import pulumi_engine
 import pytest
 from pulumi import automation as auto
 
-from tests.e2e.conftest import Kubectl, install_crds, new_stack
+from tests.e2e.conftest import Kubectl, scratch_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,16 +30,7 @@ KINDS = "deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindi
 
 @pytest.fixture(scope="module")
 def stack(project_copy: Path, kubectl: Kubectl) -> Iterator[auto.Stack]:
-    install_crds(kubectl)
-    s = new_stack(project_copy, STACK)
-    s.set_config("namespace", auto.ConfigValue(NS))
-    s.set_config("clusterPrep.enabled", auto.ConfigValue("false"), path=True)  # CRDs applied above
-    yield s
-    try:
-        s.destroy(color="never")
-        s.workspace.remove_stack(STACK)
-    except auto.CommandError:
-        pass
+    yield from scratch_stack(project_copy, kubectl, STACK, NS)
 
 
 def objects(kubectl: Kubectl) -> Counter[str]:

@@ -233,7 +233,7 @@ def test_epp_rbac_binds_its_service_account():
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": "llm-d-pd"}]
     assert epp.epp_cluster_role_binding(PN)["roleRef"]["name"] == epp.epp_cluster_role(PN)["metadata"]["name"]
     verbs = {r["resources"][0]: r["verbs"] for r in epp.epp_role(PN)["rules"]}
-    assert verbs["inferencepools"] == ["get", "watch", "list"] and verbs["pods"] == ["get", "watch", "list"]
+    assert verbs["inferencepools"] == ["get", "list", "watch"] and verbs["pods"] == ["get", "list", "watch"]
 
 
 # --- gateway --------------------------------------------------------------------------------------------------------
