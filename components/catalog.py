@@ -85,3 +85,23 @@ ACCELERATORS: dict[str, AcceleratorFacts] = {
 
 VLLM_BLOCK_SIZES = (1, 8, 16, 32, 64, 128)
 """Block sizes vLLM's CUDA attention backends accept (--block-size choices)."""
+
+
+@dataclass(frozen=True)
+class GkeGpuMachine:
+    """A GKE machine type with 8 GPUs and 8 RDMA NICs (GPUDirect RDMA over RoCE)."""
+
+    accelerator: str
+    """Key in ACCELERATORS."""
+    gke_accelerator: str
+    """GKE's accelerator type string (node_config.guest_accelerators[].type and node label)."""
+    local_ssds: int
+    """Local SSDs the machine comes with (375 GB each), used as the node's ephemeral storage."""
+
+
+GKE_GPU_MACHINES: dict[str, GkeGpuMachine] = {
+    # A3 Ultra: 8x H200 141GB, 8x CX-7 400 Gbps RoCE NICs, 32 local SSDs (12 TB).
+    "a3-ultragpu-8g": GkeGpuMachine("h200-141gb", "nvidia-h200-141gb", 32),
+    # A4: 8x B200, 8x CX-7 400 Gbps RoCE NICs, 32 local SSDs (12 TB).
+    "a4-highgpu-8g": GkeGpuMachine("b200-180gb", "nvidia-b200", 32),
+}

@@ -7,6 +7,7 @@ fix. Secrets never enter these models: for `hfToken` the model records only that
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -327,6 +328,14 @@ class ChartVersions(CamelModel):
     agentgateway: str = "v1.0.0"
     kgateway_agentgateway: str = "v2.2.1"
     gpu_operator: str = "v25.3.4"
+    nvidia_dra_driver: str = Field(
+        "25.12.0", description="nvidia-dra-driver-gpu (25.12 takes resourceApiVersion: client-side rendering)."
+    )
+    gpu_driver_installer_ref: str = Field(
+        "feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a",
+        pattern=r"^[0-9a-f]{40}$",
+        description="Commit of GoogleCloudPlatform/container-engine-accelerators whose COS driver installer is used.",
+    )
     network_operator: str = "25.7.0"
 
 
@@ -339,6 +348,10 @@ class ClusterPrepConfig(CamelModel):
     gpu_operator: bool = Field(False, description="NVIDIA GPU Operator (InfiniBand clusters).")
     gpu_operator_driver: bool = Field(False, description="Let the GPU Operator install the driver (else host's).")
     network_operator: bool = Field(False, description="NVIDIA Network Operator + NicClusterPolicy (InfiniBand).")
+    gpu_driver_installer: bool = Field(
+        True, description="gke-dra: the pinned COS NVIDIA driver installer DaemonSet (the GPU pool's own is off)."
+    )
+    nvidia_dra_driver: bool = Field(True, description="gke-dra: the NVIDIA GPU DRA driver chart.")
     charts: ChartVersions = Field(default_factory=ChartVersions)
 
 
@@ -373,8 +386,110 @@ class NodeGroup(CamelModel):
     rdma_shares: NonNegativeInt = Field(63, description="Count of the RDMA resource each node advertises.")
 
 
+class GkeCapacity(StrEnum):
+    RESERVATION = "reservation"
+    """A specific reservation of the GPU machine type (the usual way to get A3 Ultra / A4)."""
+    SPOT = "spot"
+    FLEX_START = "flex-start"
+    """Experimental here: GKE provisions when capacity frees up; the pool starts at 0 nodes."""
+
+
+class ControlPlaneAccess(StrEnum):
+    DNS = "dns"
+    """The DNS-based endpoint, authorized by IAM: no IP allow-list for operators or CI runners."""
+    AUTHORIZED_NETWORKS = "authorized-networks"
+    """The IP endpoint, open to `authorizedNetworks` only."""
+
+
+class GkeNetworkConfig(CamelModel):
+    """Address ranges of the VPCs this stack creates (must not overlap each other or peered networks)."""
+
+    subnet_cidr: str = Field("10.0.0.0/20", description="Primary subnet: node addresses.")
+    pods_cidr: str = Field("10.4.0.0/14", description="Secondary range for pods.")
+    services_cidr: str = Field("10.8.0.0/20", description="Secondary range for Services.")
+    proxy_subnet_cidr: str = Field("10.129.0.0/23", description="Proxy-only subnet of the GKE gateway.")
+    gvnic_cidr: str = Field("192.168.64.0/18", description="gke-multinetwork: the second gVNIC's subnet.")
+    rdma_cidr: str = Field("192.168.128.0/18", description="gke-multinetwork: split into 8 RoCE subnets (/21).")
+    mtu: int = Field(8896, ge=1300, le=8896, description="MTU of the VPCs (8896 recommended for A3 Ultra/A4).")
+
+    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "proxy_subnet_cidr", "gvnic_cidr", "rdma_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            ipaddress.IPv4Network(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IPv4 CIDR block with its host bits zero, e.g. 10.0.0.0/20") from None
+        return v
+
+
+class GkeSystemPool(CamelModel):
+    """CPU nodes for the EPP and system pods (one zone, the GPU zone)."""
+
+    machine_type: str = "e2-standard-8"
+    node_count: PositiveInt = 2
+    disk_size_gb: PositiveInt = 100
+
+
+class GkeGpuPool(CamelModel):
+    machine_type: str = Field("a3-ultragpu-8g", description="a3-ultragpu-8g (8x H200) or a4-highgpu-8g (8x B200).")
+    node_count: PositiveInt = Field(1, description="Fixed node count (no autoscaling of 8-GPU nodes).")
+    capacity: GkeCapacity = GkeCapacity.RESERVATION
+    reservation: str | None = Field(
+        None, description="capacity reservation: the reservation name (or name/reservationBlocks/block)."
+    )
+    boot_disk_size_gb: PositiveInt = Field(200, description="hyperdisk-balanced boot disk (required on A3U/A4).")
+    local_ssd_ephemeral_storage: bool = Field(
+        True, description="Put emptyDirs (each pod's ~75 GB checkpoint download) on the machine's local SSDs."
+    )
+    shared_model_cache: bool = Field(
+        False,
+        description="Mount one node-level Hugging Face cache (hostPath on local SSD) into every worker, so the "
+        "pods of a node download a checkpoint once instead of once each.",
+    )
+
+
+MIN_GKE_DRA_VERSION = "1.34.1-gke.1829001"
+"""GKE managed DRANET needs at least this version (Standard clusters)."""
+
+
+class GkeConfig(CamelModel):
+    """The GKE cluster this stack creates (cluster.kind: gke)."""
+
+    project: str | None = Field(None, description="GCP project id (required).")
+    region: str | None = Field(None, description="Region of the cluster and networks, e.g. us-central1 (required).")
+    zone: str | None = Field(
+        None, description="Zone of the node pools, inside region, with the GPU capacity (and <zone>-vpc-roce)."
+    )
+    provision: bool = Field(
+        True,
+        description="false: the cluster exists (kubeconfig) and only its in-cluster part is deployed: drivers, "
+        "claim templates, the serving stack.",
+    )
+    cluster_name: str | None = Field(None, description="Default: the prefix.")
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "RAPID"
+    min_version: str = Field(
+        "1.35", description=f"Minimum control-plane version (gke-dra needs at least {MIN_GKE_DRA_VERSION})."
+    )
+    deletion_protection: bool = Field(
+        False, description="GKE's deletion protection; true makes `pulumi destroy` fail until it is turned off."
+    )
+    control_plane_access: ControlPlaneAccess = ControlPlaneAccess.DNS
+    authorized_networks: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to the IP endpoint (authorized-networks access)."
+    )
+    network: GkeNetworkConfig = Field(default_factory=GkeNetworkConfig)
+    system_pool: GkeSystemPool = Field(default_factory=GkeSystemPool)
+    gpu_pool: GkeGpuPool = Field(default_factory=GkeGpuPool)
+
+    @field_validator("project", "region", "zone", "cluster_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+
 class ClusterConfig(CamelModel):
     kind: ClusterKind = ClusterKind.EXISTING
+    gke: GkeConfig = Field(default_factory=GkeConfig, description="cluster.kind gke: the cluster to create.")
     kubeconfig: str | None = Field(None, description="Path or contents; default: the ambient kubeconfig.")
     context: str | None = None
     kubernetes_version: str | None = Field(None, description="Server version of an existing cluster, e.g. 1.33.")
@@ -550,10 +665,65 @@ def _describe(err: dict[str, Any]) -> str:
 
 def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
     """Validate the project's config (keys without the `llm-d-pd:` namespace) or raise ConfigError."""
+    raw = _gke_defaults(raw)
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError([_describe(err) for err in e.errors()]) from None
     if cfg.prefix is None:
         cfg = cfg.model_copy(update={"prefix": sanitize_prefix(stack_name)})
+    if cfg.cluster.kind is ClusterKind.GKE:
+        cfg = _with_gke_facts(cfg)
     return cfg
+
+
+def _gke_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """GKE's defaults where they differ from an existing cluster's: fabric gke-dra, gateway gke, no CRDs or
+    gateway control plane to install."""
+    cluster = raw.get("cluster")
+    if not (isinstance(cluster, dict) and cluster.get("kind") == ClusterKind.GKE.value):
+        return raw
+    raw = dict(raw)
+    for key, field_, value in (
+        ("rdma", "fabric", Fabric.GKE_DRA.value),
+        ("gateway", "provider", GatewayProvider.GKE.value),
+        # GKE manages the Gateway API and Inference Extension CRDs and runs the gateway itself.
+        ("clusterPrep", "enabled", True),  # the stack that creates the cluster owns its singletons
+        ("clusterPrep", "crds", False),
+        ("clusterPrep", "gatewayControlPlane", False),
+    ):
+        section = raw.get(key)
+        section = dict(section) if isinstance(section, dict) else {}
+        section.setdefault(field_, value)
+        raw[key] = section
+    return raw
+
+
+def _with_gke_facts(cfg: StackConfig) -> StackConfig:
+    """What preflight needs to know of a cluster this stack creates: its GPU nodes and its minimum version."""
+    from components.catalog import GKE_GPU_MACHINES  # the catalog imports nothing from here; avoid a cycle anyway
+
+    gke = cfg.cluster.gke
+    update: dict[str, Any] = {}
+    if cfg.cluster.kubernetes_version is None:
+        update["kubernetes_version"] = gke.min_version
+    pool = gke.gpu_pool
+    machine = GKE_GPU_MACHINES.get(pool.machine_type)
+    if not cfg.cluster.inventory and gke.provision and machine is not None:
+        update["inventory"] = [
+            NodeGroup(
+                name="gpu-pool",
+                count=gke.gpu_pool.node_count,
+                gpus_per_node=8,
+                accelerator=machine.accelerator,
+                rdma_shares=0,
+                # Without local SSDs, emptyDirs live on the boot disk.
+                ephemeral_storage=None if pool.local_ssd_ephemeral_storage else f"{pool.boot_disk_size_gb}G",
+            )
+        ]
+    top: dict[str, Any] = {}
+    if update:
+        top["cluster"] = cfg.cluster.model_copy(update=update)
+    if gke.provision and cfg.gateway.proxy_subnet_cidr is None:
+        top["gateway"] = cfg.gateway.model_copy(update={"proxy_subnet_cidr": gke.network.proxy_subnet_cidr})
+    return cfg.model_copy(update=top) if top else cfg

@@ -9,8 +9,9 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart
 from components.config import ClusterPrepConfig, GatewayConfig, PoolConfig
-from components.resources import custom_resource, in_namespace
+from components.resources import ObservedCustomResource, custom_resource, in_namespace
 from components.specs import gateway as gw_specs
+from components.specs import wiring
 from components.specs.charts import gateway_control_plane
 from components.specs.names import InstallNames
 
@@ -58,7 +59,7 @@ class InferenceGatewayArgs:
 class InferenceGateway(pulumi.ComponentResource):
     """One Gateway (and its provider parameters) with one HTTPRoute rule per pool."""
 
-    gateway: k8s.apiextensions.CustomResource
+    gateway: ObservedCustomResource
     route: k8s.apiextensions.CustomResource
 
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
@@ -77,11 +78,18 @@ class InferenceGateway(pulumi.ComponentResource):
             else:
                 param_res = custom_resource(f"{name}-params", params, args.namespace, child)
             deps.append(param_res)
-        self.gateway = custom_resource(
+        spec = gw_specs.gateway(args.names, args.gateway)
+        waits = wiring.WAIT_FOR in spec["metadata"].get("annotations", {})
+        self.gateway = ObservedCustomResource(
             f"{name}-gateway",
-            gw_specs.gateway(args.names, args.gateway),
+            spec,
             args.namespace,
-            pulumi.ResourceOptions(parent=self, depends_on=deps),
+            pulumi.ResourceOptions(
+                parent=self,
+                depends_on=deps,
+                # A cloud load balancer (GKE) takes minutes to be Programmed.
+                custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m") if waits else None,
+            ),
         )
         self.route = custom_resource(
             f"{name}-route",

@@ -27,6 +27,8 @@ class InferencePoolArgs:
     """Ingress NetworkPolicies of this pool (components.specs.network_policy), empty when turned off."""
     monitors: list[dict] = field(default_factory=list)
     """Scrape objects of this pool (components.specs.monitoring), empty when monitoring is off."""
+    deployment_deps: list[pulumi.Resource] = field(default_factory=list)
+    """What the EPP Deployment waits for besides its config (GKE: the system pool)."""
 
 
 class InferencePool(pulumi.ComponentResource):
@@ -83,7 +85,7 @@ class InferencePool(pulumi.ComponentResource):
             f"{name}-epp",
             metadata=pulumi.Output.all(dep, ns).apply(lambda a: in_namespace(a[0]["metadata"], a[1])),
             spec=dep.apply(lambda d: d["spec"]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, *args.deployment_deps]),
         )
         svc = epp_specs.epp_service(n)
         self.epp_service = k8s.core.v1.Service(

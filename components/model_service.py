@@ -1,14 +1,15 @@
-"""One role (prefill or decode) of one model pool: a ServiceAccount and a vLLM Deployment."""
+"""One role (prefill or decode) of one model pool: a ServiceAccount, a vLLM Deployment and, with gke-dra, the
+ResourceClaimTemplate of its GPU-NIC pairs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import ImagesConfig, PoolConfig
-from components.resources import in_namespace
+from components.resources import custom_resource, in_namespace
 from components.specs import workers
 from components.specs.names import PoolNames
 from components.specs.rdma import PodNetworking
@@ -28,6 +29,8 @@ class ModelServiceArgs:
     """Name of the Secret holding HF_TOKEN (an Output when this stack creates it)."""
     skip_await: bool = False
     """Do not wait for the pods to become Ready (render mode, or when the caller waits elsewhere)."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What the workers wait for besides their own objects (GKE: the GPU pool and the drivers)."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -67,6 +70,12 @@ class ModelService(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
+        if args.networking.gpus_by_claim:
+            # gke-dra: the claim of this role's GPU-NIC pairs; each pod gets its own ResourceClaim from it.
+            template = workers.gpu_nic_claim_template(args.names, args.pool, args.role)
+            ready.append(
+                custom_resource(f"{name}-claim-template", template, args.namespace, pulumi.ResourceOptions(parent=self))
+            )
         obj = pulumi.Output.from_input(args.hf_token_secret_name).apply(
             lambda secret: workers.worker_deployment(
                 args.names, args.pool, args.role, args.images, args.networking, secret
@@ -82,7 +91,7 @@ class ModelService(pulumi.ComponentResource):
             spec=obj.apply(lambda o: o["spec"]),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=ready,
+                depends_on=[*ready, *args.depends_on],
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),
         )

@@ -7,13 +7,25 @@ and exported as `preflight`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
 from lightkube.utils.quantity import parse_quantity
 
 from components import catalog
-from components.config import PROJECT, ClusterKind, Fabric, GatewayProvider, NodeGroup, PoolConfig, StackConfig
+from components.config import (
+    MIN_GKE_DRA_VERSION,
+    PROJECT,
+    ClusterKind,
+    ControlPlaneAccess,
+    Fabric,
+    GatewayProvider,
+    GkeCapacity,
+    NodeGroup,
+    PoolConfig,
+    StackConfig,
+)
 from components.specs import wiring
 from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
 from components.specs.outputs import provider_notes
@@ -72,10 +84,7 @@ def _roles(pool: PoolConfig):
 # --- cluster, fabric, gateway ---------------------------------------------------------------------------------------
 def check_cluster(cfg: StackConfig, r: Report) -> None:
     if cfg.cluster.kind is ClusterKind.GKE:
-        r.errors.append(
-            f"{_key('cluster.kind')}: gke provisioning is not available in this version; use an existing cluster "
-            "(cluster.kind: existing) with its kubeconfig"
-        )
+        check_gke(cfg, r)
     v = cfg.cluster.kubernetes_version
     if v is not None:
         m = re.match(r"^v?(\d+)\.(\d+)", v)
@@ -103,6 +112,109 @@ def check_cluster(cfg: StackConfig, r: Report) -> None:
                 f"{_key(f'cluster.inventory[{i}].accelerator')}: {g.accelerator!r} is not in the catalog "
                 f"({', '.join(catalog.ACCELERATORS)}); use one of them or set gpuMemory"
             )
+
+
+_GKE_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+)(?:-gke\.(\d+))?)?$")
+
+
+def gke_version_at_least(version: str, floor: str) -> bool | None:
+    """Whether a GKE version (1.35, 1.34.1 or 1.34.1-gke.1829001) is at least `floor` (a full version); None when
+    `version` is not a GKE version. A minor-only version counts as its lowest patch."""
+    m, f = _GKE_VERSION.match(version), _GKE_VERSION.match(floor)
+    assert f is not None
+    if m is None:
+        return None
+    return tuple(int(x or 0) for x in m.groups()) >= tuple(int(x or 0) for x in f.groups())
+
+
+def check_gke(cfg: StackConfig, r: Report) -> None:
+    gke = cfg.cluster.gke
+    key = "cluster.gke"
+    if gke.provision:
+        for field_, example in (("project", "my-project"), ("region", "us-central1"), ("zone", "us-central1-b")):
+            if getattr(gke, field_) is None:
+                r.errors.append(
+                    f"{_key(f'{key}.{field_}')}: required to create the cluster; "
+                    f"`pulumi config set --path cluster.gke.{field_} {example}`"
+                )
+    if gke.region and gke.zone and not gke.zone.startswith(gke.region + "-"):
+        r.errors.append(f"{_key(key + '.zone')}: {gke.zone!r} is not in region {gke.region!r}; pick a zone of it")
+    name = gke.cluster_name or cfg.prefix or ""
+    if not DNS_1035_LABEL.match(name) or len(name) > 40:
+        r.errors.append(
+            f"{_key(key + '.clusterName')}: {name!r} is not a GKE cluster name (a DNS-1035 label of at most 40 "
+            "characters); set clusterName"
+        )
+    machine = catalog.GKE_GPU_MACHINES.get(gke.gpu_pool.machine_type)
+    if machine is None:
+        r.errors.append(
+            f"{_key(key + '.gpuPool.machineType')}: {gke.gpu_pool.machine_type!r} has no GPUDirect RDMA NICs; use "
+            f"one of {', '.join(catalog.GKE_GPU_MACHINES)}"
+        )
+    pool = gke.gpu_pool
+    if pool.capacity is GkeCapacity.RESERVATION and not pool.reservation:
+        r.errors.append(
+            f"{_key(key + '.gpuPool.reservation')}: capacity reservation needs the reservation's name; set it, or "
+            "set gpuPool.capacity to spot"
+        )
+    if pool.capacity is not GkeCapacity.RESERVATION and pool.reservation:
+        r.errors.append(
+            f"{_key(key + '.gpuPool.reservation')}: set only with capacity reservation (capacity is "
+            f"{pool.capacity.value}); remove it or set capacity: reservation"
+        )
+    if pool.capacity is GkeCapacity.FLEX_START:
+        r.warnings.append(
+            f"{_key(key + '.gpuPool.capacity')}: flex-start is experimental here: the pool starts empty and the "
+            "workers stay Pending until GKE finds capacity (the readiness wait may run out first)"
+        )
+    if pool.capacity is GkeCapacity.SPOT:
+        r.warnings.append(
+            f"{_key(key + '.gpuPool.capacity')}: spot GPU nodes can be preempted at any time; the model then "
+            "reloads from scratch on the replacement node"
+        )
+    if gke.control_plane_access is ControlPlaneAccess.AUTHORIZED_NETWORKS:
+        if not gke.authorized_networks:
+            r.errors.append(
+                f"{_key(key + '.authorizedNetworks')}: authorized-networks access needs at least one CIDR (the "
+                "operators' and CI runners' addresses); or use controlPlaneAccess: dns"
+            )
+        for i, cidr in enumerate(gke.authorized_networks):
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                r.errors.append(f"{_key(f'{key}.authorizedNetworks[{i}]')}: {cidr!r} is not a CIDR block")
+    if cfg.rdma.fabric is Fabric.GKE_DRA:
+        at_least = gke_version_at_least(gke.min_version, MIN_GKE_DRA_VERSION)
+        if at_least is None:
+            r.errors.append(f"{_key(key + '.minVersion')}: {gke.min_version!r} is not a GKE version; write 1.35")
+        elif not at_least:
+            r.errors.append(
+                f"{_key(key + '.minVersion')}: {gke.min_version} is older than {MIN_GKE_DRA_VERSION}, the first "
+                "with managed DRANET (gke-dra); set 1.35 or newer"
+            )
+    net = gke.network
+    ranges = {"subnetCidr": net.subnet_cidr, "podsCidr": net.pods_cidr, "servicesCidr": net.services_cidr,
+              "proxySubnetCidr": net.proxy_subnet_cidr}  # fmt: skip
+    if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
+        ranges |= {"gvnicCidr": net.gvnic_cidr, "rdmaCidr": net.rdma_cidr}
+        if ipaddress.IPv4Network(net.rdma_cidr).prefixlen > 21:
+            r.errors.append(
+                f"{_key(key + '.network.rdmaCidr')}: {net.rdma_cidr} is too small for 8 RoCE subnets; use a /21 or "
+                "larger (default 192.168.128.0/18)"
+            )
+    names = list(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if ipaddress.IPv4Network(ranges[a]).overlaps(ipaddress.IPv4Network(ranges[b])):
+                r.errors.append(
+                    f"{_key(key + '.network.' + b)}: {ranges[b]} overlaps {a} {ranges[a]}; give each range its own "
+                    "addresses"
+                )
+    if cfg.gateway.proxy_subnet_cidr and cfg.gateway.proxy_subnet_cidr != net.proxy_subnet_cidr and gke.provision:
+        r.errors.append(
+            f"{_key('gateway.proxySubnetCidr')}: differs from cluster.gke.network.proxySubnetCidr, the subnet this "
+            "stack creates; remove gateway.proxySubnetCidr"
+        )
 
 
 def check_fabric(cfg: StackConfig, r: Report) -> None:

@@ -13,9 +13,9 @@ from pulumi.runtime import config as runtime_config
 
 from components import preflight
 from components.cluster import ExistingCluster, ExistingClusterArgs
-from components.config import PROJECT, ConfigError, StackConfig, load_config
+from components.config import PROJECT, ClusterKind, ConfigError, GatewayProvider, StackConfig, load_config
 from components.specs import outputs
-from components.stack import ClusterPreparation, ServingStack, ServingStackArgs
+from components.stack import ClusterPreparation, Dependencies, ServingStack, ServingStackArgs
 
 SECRET_KEYS = ("hfToken",)
 
@@ -70,16 +70,36 @@ def main(skip_await: bool = False) -> None:
         raise pulumi.RunError(str(e)) from None
     hf_token = pulumi.Config().require_secret("hfToken") if cfg.hf_token else None
 
-    cluster = ExistingCluster("cluster", ExistingClusterArgs(cfg.cluster))
-    k8s_opts = pulumi.ResourceOptions(providers=[cluster.provider])
+    on_gke = cfg.cluster.kind is ClusterKind.GKE
+    system_ready: list[pulumi.Resource] = []
+    gpu_ready: list[pulumi.Resource] = []
+    if on_gke and cfg.cluster.gke.provision:
+        from components.gke import GkeCluster, GkeClusterArgs  # pulumi_gcp is imported only when it is used
+
+        gke = GkeCluster("gke", GkeClusterArgs(cfg))
+        provider = gke.provider
+        system_ready, gpu_ready = [gke.system_pool], [gke.gpu_pool]
+        pulumi.export("kubeconfig", gke.kubeconfig)
+        pulumi.export("cluster", gke.cluster.name)
+    else:
+        provider = ExistingCluster("cluster", ExistingClusterArgs(cfg.cluster)).provider
+    k8s_opts = pulumi.ResourceOptions(providers=[provider])
     ready: list[pulumi.Resource] = []
+    fabric: list[pulumi.Resource] = []
     if cfg.cluster_prep.enabled:
-        ready = ClusterPreparation("cluster-prep", cfg, k8s_opts).ready
+        prep = ClusterPreparation("cluster-prep", cfg, k8s_opts, system_ready=system_ready)
+        ready, fabric = prep.ready, prep.fabric
     assert cfg.prefix is not None
+    if on_gke:
+        # Each part waits only for what it runs on: CPU Deployments for the system pool, workers for the GPU pool
+        # and the drivers; the namespace, Secret, ConfigMaps and custom resources for nothing but the cluster.
+        deps = Dependencies(deployments=system_ready, workers=[*gpu_ready, *fabric])
+        serving_opts = k8s_opts
+    else:
+        deps = Dependencies()
+        serving_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=ready))
     serving = ServingStack(
-        cfg.prefix,
-        ServingStackArgs(cfg, hf_token, skip_await=skip_await),
-        pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=ready)),
+        cfg.prefix, ServingStackArgs(cfg, hf_token, skip_await=skip_await, dependencies=deps), serving_opts
     )
 
     access = outputs.gateway_access(cfg)
@@ -87,6 +107,8 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("prefix", cfg.prefix)
     pulumi.export("gateway", serving.gateway.gateway.metadata["name"])
     pulumi.export("gatewayAccess", access["how"])
+    if cfg.gateway.provider is GatewayProvider.GKE:
+        pulumi.export("gatewayAddress", serving.gateway.gateway.status.apply(outputs.gateway_address))
     pulumi.export("curl", {p.name: outputs.completion_curl(access["endpoint"], p) for p in cfg.pools if p.serve})
     pulumi.export("topology", outputs.topology(cfg))
     pulumi.export("kvTransport", outputs.kv_transport(cfg))

@@ -1,6 +1,8 @@
-"""RDMA fabric preparation for bare-metal InfiniBand: NVIDIA GPU Operator and Network Operator with the
-NicClusterPolicy whose RDMA shared device plugin publishes the resource the workers request. Each part optional
-(managed IB clouds already advertise `rdma/ib`)."""
+"""RDMA fabric preparation, once per cluster.
+
+InfiniBand (bare metal): NVIDIA GPU Operator and Network Operator with the NicClusterPolicy whose RDMA shared device
+plugin publishes the resource the workers request; each part optional (managed IB clouds already advertise
+`rdma/ib`). GKE: the GPU drivers for DRA, or the Network objects of classic multi-networking."""
 
 from __future__ import annotations
 
@@ -46,4 +48,65 @@ class InfinibandFabric(pulumi.ComponentResource):
                 None,
                 pulumi.ResourceOptions(parent=self, depends_on=[network_chart]),
             )
+        self.register_outputs({})
+
+
+@dataclass
+class GkeDraDriversArgs:
+    cluster_prep: ClusterPrepConfig
+    system_ready: list[pulumi.Resource]
+    """The system node pool: the chart's controller needs a node to run on."""
+
+
+class GkeDraDrivers(pulumi.ComponentResource):
+    """gke-dra: what GKE does not install on a pool with its GPU driver turned off. The COS NVIDIA driver installer
+    (DaemonSet, pinned manifest) and the NVIDIA GPU DRA driver, which publishes the `gpu.nvidia.com` DeviceClass and
+    a ResourceSlice of each node's GPUs with their PCIe roots. GKE itself runs DRANET (`mrdma.google.com`)."""
+
+    def __init__(self, name: str, args: GkeDraDriversArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:rdma:GkeDraDrivers", name, None, opts)
+        prep = args.cluster_prep
+        if prep.gpu_driver_installer:
+            k8s.yaml.v2.ConfigFile(
+                "nvidia-driver-installer",
+                file=charts.gpu_driver_installer_url(prep),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        if prep.nvidia_dra_driver:
+            spec = charts.nvidia_dra_driver(prep)
+            ns = k8s.core.v1.Namespace(
+                spec.namespace, metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
+            )
+            install_chart(
+                spec, ns.metadata["name"], pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.system_ready])
+            )
+        self.register_outputs({})
+
+
+@dataclass
+class GkeMultiNetworkArgs:
+    objects: list[dict]
+    """GKENetworkParamSet and Network objects (components.specs.gke.network_objects)."""
+
+
+class GkeMultiNetwork(pulumi.ComponentResource):
+    """gke-multinetwork: the cluster's Network objects for the gVNIC and the 8 RoCE subnets. They are immutable, so
+    a change replaces them (delete first: the names are fixed)."""
+
+    def __init__(self, name: str, args: GkeMultiNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:rdma:GkeMultiNetwork", name, None, opts)
+        params: dict[str, pulumi.Resource] = {}
+        for obj in args.objects:
+            obj_name = obj["metadata"]["name"]
+            deps = [params[obj_name]] if obj["kind"] == "Network" else []
+            res = custom_resource(
+                f"{obj['kind'].lower()}-{obj_name}",
+                obj,
+                None,
+                pulumi.ResourceOptions(
+                    parent=self, depends_on=deps, replace_on_changes=["spec"], delete_before_replace=True
+                ),
+            )
+            if obj["kind"] == "GKENetworkParamSet":
+                params[obj_name] = res
         self.register_outputs({})

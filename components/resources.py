@@ -24,3 +24,19 @@ def custom_resource(
     return k8s.apiextensions.CustomResource(
         name, api_version=obj["apiVersion"], kind=obj["kind"], metadata=metadata, spec=obj.get("spec"), opts=opts
     )
+
+
+class ObservedCustomResource(k8s.apiextensions.CustomResource):
+    """A CustomResource whose `status` (as the provider read it after its await) is an output, e.g. a Gateway's
+    addresses once it is Programmed."""
+
+    status: pulumi.Output[Any]
+
+    def __init__(
+        self, name: str, obj: dict[str, Any], namespace: pulumi.Input[str] | None, opts: pulumi.ResourceOptions
+    ):
+        metadata = obj["metadata"] if namespace is None else in_namespace(obj["metadata"], namespace)
+        props = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": metadata, "spec": obj.get("spec"),
+                 "status": None}  # fmt: skip
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s._utilities.get_version()))
+        pulumi.CustomResource.__init__(self, f"kubernetes:{obj['apiVersion']}:{obj['kind']}", name, props, opts)

@@ -3,18 +3,26 @@ stack (namespace, HF token Secret, per pool prefill/decode workers and an Infere
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import Fabric, StackConfig
+from components.config import ClusterKind, Fabric, StackConfig
 from components.crds import ClusterCrds, ClusterCrdsArgs
 from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
 from components.inference_pool import InferencePool, InferencePoolArgs
 from components.model_service import ModelService, ModelServiceArgs
-from components.rdma import InfinibandFabric, InfinibandFabricArgs
+from components.rdma import (
+    GkeDraDrivers,
+    GkeDraDriversArgs,
+    GkeMultiNetwork,
+    GkeMultiNetworkArgs,
+    InfinibandFabric,
+    InfinibandFabricArgs,
+)
 from components.resources import in_namespace
+from components.specs import gke as gke_specs
 from components.specs import monitoring, network_policy, verification, wiring
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
@@ -25,10 +33,19 @@ from components.specs.wiring import Role
 class ClusterPreparation(pulumi.ComponentResource):
     """CRDs, the gateway control plane and the fabric's operators: once per cluster, fixed names."""
 
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        opts: pulumi.ResourceOptions | None = None,
+        system_ready: list[pulumi.Resource] | None = None,
+    ):
+        """`system_ready`: what must exist before charts with Deployments (GKE: the system node pool)."""
         super().__init__("llmd:cluster:ClusterPreparation", name, None, opts)
         prep = cfg.cluster_prep
         self.ready: list[pulumi.Resource] = []
+        self.fabric: list[pulumi.Resource] = []
+        """What the workers need of the fabric (drivers, device plugins, networks)."""
         if prep.crds:
             self.ready.append(
                 ClusterCrds(
@@ -46,12 +63,38 @@ class ClusterPreparation(pulumi.ComponentResource):
                 )
             )
         if cfg.rdma.fabric is Fabric.INFINIBAND and (prep.gpu_operator or prep.network_operator):
-            self.ready.append(
+            self.fabric.append(
                 InfinibandFabric(
                     "infiniband", InfinibandFabricArgs(cfg.rdma, prep), pulumi.ResourceOptions(parent=self)
                 )
             )
+        if cfg.rdma.fabric is Fabric.GKE_DRA and (prep.gpu_driver_installer or prep.nvidia_dra_driver):
+            self.fabric.append(
+                GkeDraDrivers(
+                    "gke-dra", GkeDraDriversArgs(prep, list(system_ready or [])), pulumi.ResourceOptions(parent=self)
+                )
+            )
+        if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
+            self.fabric.append(
+                GkeMultiNetwork(
+                    "gke-multinetwork",
+                    GkeMultiNetworkArgs(gke_specs.network_objects(gke_specs.gke_names(cfg))),
+                    pulumi.ResourceOptions(parent=self),
+                )
+            )
+        self.ready += self.fabric
         self.register_outputs({})
+
+
+@dataclass
+class Dependencies:
+    """What parts of the serving stack wait for, beyond the namespace and the objects they reference. Namespace,
+    Secret, ConfigMaps, RBAC and custom resources need only the cluster (its provider)."""
+
+    deployments: list[pulumi.Resource] = field(default_factory=list)
+    """EPP and other CPU Deployments (GKE: the system pool)."""
+    workers: list[pulumi.Resource] = field(default_factory=list)
+    """vLLM workers (GKE: the GPU pool and the GPU/RDMA drivers)."""
 
 
 @dataclass
@@ -60,6 +103,7 @@ class ServingStackArgs:
     hf_token: pulumi.Output[str] | None
     """The secret token when this stack creates the Secret (config `hfToken`), else None."""
     skip_await: bool = False
+    dependencies: Dependencies = field(default_factory=Dependencies)
 
 
 class ServingStack(pulumi.ComponentResource):
@@ -102,6 +146,9 @@ class ServingStack(pulumi.ComponentResource):
             self.hf_token_secret_name = pulumi.Output.from_input(cfg.hf_token_secret_name)
 
         net = pod_networking(cfg.rdma)
+        if cfg.cluster.kind is ClusterKind.GKE and cfg.cluster.gke.gpu_pool.shared_model_cache:
+            net = replace(net, model_cache_host_path=gke_specs.MODEL_CACHE_HOST_PATH)
+        deps = args.dependencies
         self.pools, self.workers = {}, {}
         for pool in cfg.pools:
             pn = names.pool(pool.name)
@@ -117,6 +164,7 @@ class ServingStack(pulumi.ComponentResource):
                         self.namespace,
                         self.hf_token_secret_name,
                         skip_await=args.skip_await,
+                        depends_on=deps.workers,
                     ),
                     child,
                 )
@@ -133,6 +181,7 @@ class ServingStack(pulumi.ComponentResource):
                 InferencePoolArgs(
                     pn, pool, cfg.images, cfg.gateway.provider, self.namespace, policies,
                     monitoring.monitors(pn, cfg.monitoring, cfg.monitoring_backend),
+                    deployment_deps=deps.deployments,
                 ),
                 child,
             )  # fmt: skip
@@ -152,7 +201,7 @@ class ServingStack(pulumi.ComponentResource):
                     spec=job["spec"],
                     opts=pulumi.ResourceOptions(
                         parent=self,
-                        depends_on=[self.gateway, *self.workers.values()],
+                        depends_on=[self.gateway, *self.workers.values(), *deps.deployments],
                         delete_before_replace=True,
                         custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.verification.timeout_seconds + 60}s"),
                     ),

@@ -117,3 +117,39 @@ def nic_cluster_policy(rdma: RdmaConfig, prep: ClusterPrepConfig) -> dict[str, A
             }
         },
     }
+
+
+NVIDIA_DRA_NAMESPACE = "nvidia-dra-driver-gpu"
+GPU_DRIVER_INSTALLER_URL = (
+    "https://raw.githubusercontent.com/GoogleCloudPlatform/container-engine-accelerators/{ref}/"
+    "nvidia-driver-installer/cos/daemonset-preloaded.yaml"
+)
+"""GKE's COS NVIDIA driver installer (DaemonSet kube-system/nvidia-driver-installer), pinned to a commit."""
+
+
+def gpu_driver_installer_url(prep: ClusterPrepConfig) -> str:
+    return GPU_DRIVER_INSTALLER_URL.format(ref=prep.charts.gpu_driver_installer_ref)
+
+
+def nvidia_dra_driver(prep: ClusterPrepConfig) -> ChartSpec:
+    """The NVIDIA GPU DRA driver with its GKE values: the COS driver root, GPUs allocated through DRA (GKE's device
+    plugin is off on the pool), no ComputeDomains (no IMEX on A3 Ultra / A4)."""
+    return ChartSpec(
+        "nvidia-dra-driver-gpu",
+        "nvidia-dra-driver-gpu",
+        prep.charts.nvidia_dra_driver,
+        NVIDIA_DRA_NAMESPACE,
+        NVIDIA_REPO,
+        {
+            "nvidiaDriverRoot": wiring.GKE_NVIDIA_HOST_DIR + "/",
+            "gpuResourcesEnabledOverride": True,
+            # helm.v4.Chart renders without the cluster's API list; name the DRA API instead of detecting it.
+            "resourceApiVersion": wiring.DRA_API,
+            "resources": {"computeDomains": {"enabled": False}},
+            "kubeletPlugin": {
+                # GKE admits system-node-critical only in kube-system.
+                "priorityClassName": "",
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+        },
+    )

@@ -110,12 +110,11 @@ def gateway(names: InstallNames, gw: GatewayConfig) -> dict[str, Any]:
         spec["infrastructure"] = {
             "parametersRef": {"group": "agentgateway.dev", "kind": "AgentgatewayParameters", "name": names.gateway()}
         }
-    return {
-        "apiVersion": wiring.GATEWAY_API,
-        "kind": "Gateway",
-        "metadata": {"name": names.gateway(), "namespace": names.namespace, "labels": labels},
-        "spec": spec,
-    }
+    metadata: dict[str, Any] = {"name": names.gateway(), "namespace": names.namespace, "labels": labels}
+    if gw.provider is GatewayProvider.GKE:
+        # The load balancer takes minutes; `up` waits for it so the exported address is real.
+        metadata["annotations"] = {wiring.WAIT_FOR: "condition=Programmed"}
+    return {"apiVersion": wiring.GATEWAY_API, "kind": "Gateway", "metadata": metadata, "spec": spec}
 
 
 def route_rule(names: PoolNames, pool: PoolConfig, gw: GatewayConfig) -> dict[str, Any]:

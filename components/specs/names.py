@@ -95,6 +95,10 @@ class PoolNames:
     def epp_service_fqdn(self) -> str:
         return f"{self.epp}.{self.install.namespace}.svc.cluster.local"
 
+    def claim_template(self, role: Role) -> str:
+        """gke-dra: the ResourceClaimTemplate of one role's GPU-NIC pairs."""
+        return f"{self.worker(role)}-gpu-nic"
+
     def worker(self, role: Role) -> str:
         """Deployment and ServiceAccount of one role."""
         return f"{self.inference_pool}-{role.value}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from components.config import GatewayProvider, PoolConfig, StackConfig
+from components.config import Fabric, GatewayProvider, PoolConfig, StackConfig
 from components.specs import wiring
 from components.specs.gateway import gateway_service_name, service_type
 from components.specs.names import InstallNames
@@ -50,4 +50,13 @@ def provider_notes(cfg: StackConfig) -> list[str]:
 
 
 def kv_transport(cfg: StackConfig) -> str:
-    return pod_networking(cfg.rdma).transport
+    transport = pod_networking(cfg.rdma).transport
+    if cfg.rdma.fabric is Fabric.NONE:
+        return f"WARNING: {transport}: NIXL moves KV cache over TCP, far slower than RDMA (rdma.fabric: none)"
+    return transport
+
+
+def gateway_address(status: dict | None) -> str | None:
+    """The first address a Programmed Gateway reports."""
+    addresses = (status or {}).get("addresses") or []
+    return addresses[0].get("value") if addresses else None

@@ -1,15 +1,30 @@
 """What a vLLM pod carries to use an RDMA fabric, as one value the worker spec merges in.
 
-InfiniBand (bare metal): the shared device plugin's resource (count 1 means "schedule on an IB node and mount the
-shared HCAs", not "one HCA"), CAP_IPC_LOCK for memory registration, and UCX env for NIXL. `none`: nothing.
+- infiniband (bare metal): the shared device plugin's resource (count 1 means "schedule on an IB node and mount the
+  shared HCAs", not "one HCA"), CAP_IPC_LOCK for memory registration, UCX env for NIXL.
+- gke-dra: no `nvidia.com/gpu`; one ResourceClaim of N GPU-NIC pairs (N = tensor parallelism), each pair constrained
+  to one PCIe root, so 4 prefill pods and a TP4 decode pod share a node and each GPU uses the NIC next to it.
+- gke-multinetwork: GKE's classic multi-networking: the pod takes all 8 GPUs and all 8 RoCE NICs through network
+  annotations (one RDMA pod per node).
+- none: nothing; NIXL moves KV cache over TCP.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from components.config import Fabric, RdmaConfig
+from components.specs import wiring
+
+GKE_ROCE_ENV = {
+    # UCX's own route check rejects reachable endpoints on GKE's per-rail RoCE subnets.
+    "UCX_IB_ROCE_REACHABILITY_MODE": "all",
+    # Where gIB is on the node, engines load its NCCL tuner and TP>1 fails without these.
+    "NCCL_TUNER_PLUGIN": "none",
+    "NCCL_NET_PLUGIN": "",
+}
 
 
 @dataclass(frozen=True)
@@ -26,17 +41,70 @@ class PodNetworking:
     volume_mounts: tuple[dict[str, Any], ...] = ()
     transport: str = "tcp"
     """What NIXL/UCX is meant to move KV cache over, for the outputs and for humans."""
+    gpus_by_claim: bool = False
+    """GPUs come from a DRA claim of GPU-NIC pairs (ResourceClaimTemplate per role), not from `nvidia.com/gpu`."""
+    model_cache_host_path: str | None = None
+    """A node-level model cache (hostPath) shared by the node's workers, instead of one emptyDir per pod."""
 
 
 def pod_networking(rdma: RdmaConfig) -> PodNetworking:
+    caps = ("IPC_LOCK",) if rdma.ipc_lock else ()  # ibv_reg_mr pins memory; without it, ENOMEM
     if rdma.fabric is Fabric.INFINIBAND:
         return PodNetworking(
             resources={rdma.resource_name: "1"},
             env=dict(rdma.ucx_env),
-            # ibv_reg_mr pins memory; without IPC_LOCK (or unlimited memlock) it fails with ENOMEM.
-            capabilities=("IPC_LOCK",) if rdma.ipc_lock else (),
+            capabilities=caps,
             transport=f"InfiniBand via {rdma.resource_name}",
         )
-    if rdma.fabric is Fabric.NONE:
-        return PodNetworking(transport="tcp (no RDMA fabric)")
-    raise NotImplementedError(f"rdma.fabric {rdma.fabric.value!r} needs a GKE cluster (cluster.kind: gke)")
+    if rdma.fabric is Fabric.GKE_DRA:
+        return PodNetworking(
+            env={**GKE_ROCE_ENV, **rdma.ucx_env},
+            capabilities=caps,
+            gpus_by_claim=True,
+            transport="RoCE: one RDMA NIC per GPU on the same PCIe root (GKE managed DRANET + NVIDIA GPU DRA)",
+        )
+    if rdma.fabric is Fabric.GKE_MULTINETWORK:
+        return PodNetworking(
+            env={**GKE_ROCE_ENV, "LD_LIBRARY_PATH": "/usr/local/nvidia/lib64", **rdma.ucx_env},
+            capabilities=caps,
+            annotations=multinetwork_annotations(),
+            volumes=({"name": "nvidia-host", "hostPath": {"path": wiring.GKE_NVIDIA_HOST_DIR}},),
+            volume_mounts=({"name": "nvidia-host", "mountPath": "/usr/local/nvidia", "readOnly": True},),
+            transport="RoCE: all 8 RDMA NICs of the node (GKE multi-networking, one pod per node)",
+        )
+    return PodNetworking(transport="tcp (no RDMA fabric)")
+
+
+def rdma_network(i: int) -> str:
+    """Name of the i-th RoCE Network / GKENetworkParamSet (gke-multinetwork)."""
+    return f"rdma-{i}"
+
+
+def multinetwork_annotations() -> dict[str, str]:
+    """eth0 on the pod network, eth2..eth9 on the 8 RoCE networks (eth1 is the node's second gVNIC)."""
+    interfaces = [{"interfaceName": "eth0", "network": "default"}] + [
+        {"interfaceName": f"eth{i + 2}", "network": rdma_network(i)} for i in range(wiring.RDMA_NICS_PER_NODE)
+    ]
+    return {
+        "networking.gke.io/default-interface": "eth0",
+        "networking.gke.io/interfaces": json.dumps(interfaces),
+    }
+
+
+def gpu_nic_claim_template(name: str, namespace: str, labels: dict[str, str], pairs: int) -> dict[str, Any]:
+    """`pairs` GPU-NIC pairs in one claim. Each pair has its own constraint: one constraint over all requests would
+    put every device on one PCIe root, which no node has."""
+    requests: list[dict[str, Any]] = []
+    constraints: list[dict[str, Any]] = []
+    for i in range(pairs):
+        requests += [
+            {"name": f"gpu-{i}", "exactly": {"deviceClassName": wiring.GPU_DEVICE_CLASS, "count": 1}},
+            {"name": f"nic-{i}", "exactly": {"deviceClassName": wiring.RDMA_NIC_DEVICE_CLASS, "count": 1}},
+        ]
+        constraints.append({"matchAttribute": wiring.PCIE_ROOT_ATTRIBUTE, "requests": [f"gpu-{i}", f"nic-{i}"]})
+    return {
+        "apiVersion": wiring.DRA_API,
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"spec": {"devices": {"requests": requests, "constraints": constraints}}},
+    }

@@ -76,6 +76,23 @@ ISTIO_DESTINATION_RULE_API = "networking.istio.io/v1"
 AGENTGATEWAY_PARAMETERS_API = "agentgateway.dev/v1alpha1"
 GKE_POLICY_API = "networking.gke.io/v1"
 NIC_CLUSTER_POLICY_API = "mellanox.com/v1alpha1"
+DRA_API = "resource.k8s.io/v1"
+GKE_NETWORKING_API = "networking.gke.io/v1"
+
+# --- GKE RDMA -----------------------------------------------------------------------------------------------------
+GPU_DEVICE_CLASS = "gpu.nvidia.com"
+"""Published by the NVIDIA GPU DRA driver chart."""
+RDMA_NIC_DEVICE_CLASS = "mrdma.google.com"
+"""Published by GKE managed DRANET on pools labelled for it."""
+PCIE_ROOT_ATTRIBUTE = "resource.kubernetes.io/pcieRoot"
+"""Both drivers publish it; a GPU and a NIC with the same value share a PCIe root."""
+GPU_NIC_CLAIM = "gpu-nic"
+"""The pod's name for its ResourceClaim of GPU-NIC pairs."""
+RDMA_NICS_PER_NODE = 8
+"""A3 Ultra and A4: 8 CX-7 RoCE NICs, one per GPU."""
+GKE_GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+GKE_NVIDIA_HOST_DIR = "/home/kubernetes/bin/nvidia"
+"""Where GKE's COS driver installer puts the NVIDIA driver."""
 
 # --- RBAC ---------------------------------------------------------------------------------------------------------
 READ_VERBS = ["get", "list", "watch"]
@@ -83,6 +100,7 @@ READ_VERBS = ["get", "list", "watch"]
 
 # --- pulumi-kubernetes annotations --------------------------------------------------------------------------------
 SKIP_AWAIT = "pulumi.com/skipAwait"
+WAIT_FOR = "pulumi.com/waitFor"
 
 # --- KV transfer --------------------------------------------------------------------------------------------------
 KV_CONNECTOR = "NixlConnector"

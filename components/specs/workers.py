@@ -14,7 +14,7 @@ from components.config import (
     RolloutStrategy,
     SidecarConfig,
 )
-from components.specs import wiring
+from components.specs import rdma, wiring
 from components.specs.names import PoolNames
 from components.specs.rdma import PodNetworking
 from components.specs.security import restricted
@@ -66,12 +66,10 @@ def _http_probe(path: str, **timing: int) -> dict[str, Any]:
 
 def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking, hf_secret_name: str) -> dict[str, Any]:
     rc = role_config(pool, role)
-    resources = {
-        "cpu": rc.cpu,
-        "memory": rc.memory,
-        "nvidia.com/gpu": str(rc.tensor_parallelism),
-        **net.resources,
-    }
+    resources = {"cpu": rc.cpu, "memory": rc.memory}
+    if not net.gpus_by_claim:
+        resources["nvidia.com/gpu"] = str(rc.tensor_parallelism)
+    resources.update(net.resources)
     container: dict[str, Any] = {
         "name": wiring.VLLM_CONTAINER,
         "image": image,
@@ -91,7 +89,11 @@ def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking,
         ),
         "livenessProbe": _http_probe("/health", periodSeconds=10, timeoutSeconds=5, failureThreshold=3),
         "readinessProbe": _http_probe("/v1/models", periodSeconds=5, timeoutSeconds=2, failureThreshold=3),
-        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "resources": {
+            "requests": dict(resources),
+            "limits": dict(resources),
+            **({"claims": [{"name": wiring.GPU_NIC_CLAIM}]} if net.gpus_by_claim else {}),
+        },
         "volumeMounts": [
             {"name": "shm", "mountPath": "/dev/shm"},
             {"name": "model-cache", "mountPath": wiring.MODEL_CACHE_PATH},
@@ -145,6 +147,22 @@ def strategy(rc: RoleConfig) -> dict[str, Any]:
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
+def model_cache_volume(pool: PoolConfig, net: PodNetworking) -> dict[str, Any]:
+    if net.model_cache_host_path:
+        return {"name": "model-cache", "hostPath": {"path": net.model_cache_host_path, "type": "DirectoryOrCreate"}}
+    return {"name": "model-cache", "emptyDir": {"sizeLimit": pool.model.cache_size}}
+
+
+def gpu_nic_claim_template(names: PoolNames, pool: PoolConfig, role: Role) -> dict[str, Any]:
+    """gke-dra: one GPU-NIC pair per GPU of the role (tensor parallelism)."""
+    return rdma.gpu_nic_claim_template(
+        names.claim_template(role),
+        names.install.namespace,
+        names.worker_labels(role, pool.model.id),
+        role_config(pool, role).tensor_parallelism,
+    )
+
+
 def worker_deployment(
     names: PoolNames,
     pool: PoolConfig,
@@ -161,13 +179,17 @@ def worker_deployment(
         "containers": [vllm_container(pool, role, images.vllm, net, hf_secret_name)],
         "volumes": [
             {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
-            {"name": "model-cache", "emptyDir": {"sizeLimit": pool.model.cache_size}},
+            model_cache_volume(pool, net),
             {"name": "torch-compile-cache", "emptyDir": {}},
             {"name": "vllm-config", "emptyDir": {}},
             *net.volumes,
         ],
         "terminationGracePeriodSeconds": 30,
     }
+    if net.gpus_by_claim:
+        pod_spec["resourceClaims"] = [
+            {"name": wiring.GPU_NIC_CLAIM, "resourceClaimTemplateName": names.claim_template(role)}
+        ]
     if role is Role.DECODE:
         pod_spec["initContainers"] = [routing_sidecar(images.sidecar, names, pool.sidecar)]
     if rc.node_selector:

@@ -19,6 +19,14 @@ def inventory(**group) -> dict:
     return {"cluster": {"inventory": [{**H200, **group}]}}
 
 
+GKE = {"project": "my-project", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}}
+
+
+def gke(**fields) -> dict:
+    """A gke stack that passes preflight, with these cluster.gke fields replaced."""
+    return {"cluster": {"kind": "gke", "gke": {**GKE, **fields}}}
+
+
 def pool(**fields) -> dict:
     return {"pools": [{"name": "llama", **fields}]}
 
@@ -55,7 +63,24 @@ INVALID = [
     ({"rdma": {"fabric": "gke-dra"}}, "llm-d-pd:rdma.fabric", "GKE cluster"),
     ({"rdma": {"fabric": "gke-multinetwork"}}, "llm-d-pd:rdma.fabric", "GKE cluster"),
     ({"gateway": {"provider": "gke"}}, "llm-d-pd:gateway.provider", "only on GKE"),
-    ({"cluster": {"kind": "gke"}}, "llm-d-pd:cluster.kind", "existing"),
+    ({"cluster": {"kind": "gke"}}, "llm-d-pd:cluster.gke.project", "pulumi config set --path cluster.gke.project"),
+    (gke(zone="europe-west4-a"), "llm-d-pd:cluster.gke.zone", "pick a zone"),
+    (gke(clusterName="c" * 41), "llm-d-pd:cluster.gke.clusterName", "at most 40"),
+    (gke(gpuPool={"machineType": "a3-highgpu-8g", "reservation": "r"}), "gpuPool.machineType", "a3-ultragpu-8g"),
+    (gke(gpuPool={"capacity": "reservation"}), "llm-d-pd:cluster.gke.gpuPool.reservation", "capacity to spot"),
+    (gke(gpuPool={"capacity": "spot", "reservation": "r"}), "cluster.gke.gpuPool.reservation", "remove it"),
+    (gke(controlPlaneAccess="authorized-networks"), "llm-d-pd:cluster.gke.authorizedNetworks", "dns"),
+    (gke(controlPlaneAccess="authorized-networks", authorizedNetworks=["10.1.2"]), "authorizedNetworks[0]", "CIDR"),
+    (gke(minVersion="1.34"), "llm-d-pd:cluster.gke.minVersion", "1.35 or newer"),
+    (gke(minVersion="1.34.1-gke.1000"), "llm-d-pd:cluster.gke.minVersion", "older than 1.34.1-gke.1829001"),
+    (gke(minVersion="latest"), "llm-d-pd:cluster.gke.minVersion", "write 1.35"),
+    (gke(network={"podsCidr": "10.0.0.0/16"}), "llm-d-pd:cluster.gke.network.podsCidr", "overlaps subnetCidr"),
+    (gke(network={"subnetCidr": "10.0.0.1/20"}), "llm-d-pd:cluster.gke.network.subnetCidr", "host bits"),
+    (merge(gke(), {"rdma": {"fabric": "infiniband"}}), "llm-d-pd:rdma.fabric", "use gke-dra"),
+    (merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}), "pools[0].prefill.tensorParallelism", "use gke-dra"),
+    (merge(gke(), {"clusterPrep": {"enabled": True, "crds": True}}), "llm-d-pd:clusterPrep.crds", "false"),
+    (merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}, gke(network={"rdmaCidr": "192.168.128.0/24"})),
+     "cluster.gke.network.rdmaCidr", "/21 or larger"),
     ({"cluster": {"kubernetesVersion": "1.28"}}, "llm-d-pd:cluster.kubernetesVersion", "1.29"),
     ({"cluster": {"kubernetesVersion": "latest"}}, "llm-d-pd:cluster.kubernetesVersion", "like 1.33"),
     (inventory(accelerator="tpu-v5"), "llm-d-pd:cluster.inventory[0].accelerator", "gpuMemory"),
@@ -162,3 +187,42 @@ def test_kgateway_is_accepted_with_a_deprecation_warning():
 def test_an_uncatalogued_model_warns_instead_of_guessing():
     r = report(pool(model={"id": "acme/unknown-13b"}))
     assert r.ok and any("acme/unknown-13b is not in the catalog" in w for w in r.warnings)
+
+
+def test_a_gke_stack_with_project_region_zone_and_reservation_passes_with_gke_defaults():
+    cfg = load_config({**TOKEN, **gke()}, "gke")
+    assert cfg.rdma.fabric.value == "gke-dra" and cfg.gateway.provider.value == "gke"
+    assert not cfg.cluster_prep.crds and not cfg.cluster_prep.gateway_control_plane  # GKE manages both
+    assert cfg.gateway.proxy_subnet_cidr == "10.129.0.0/23"  # the proxy-only subnet the stack creates
+    r = preflight.run(cfg)
+    assert r.ok, r.errors
+    # The seed's 4P + 1D fit the one a3-ultragpu-8g node the pool declares.
+    assert "GPUs declared: 8 on 1 node(s); 0 spare" in r.facts
+
+
+def test_gke_multinetwork_accepts_pods_that_each_take_a_whole_node():
+    raw = merge(
+        gke(gpuPool={"reservation": "r", "nodeCount": 2}),
+        {"rdma": {"fabric": "gke-multinetwork"}},
+        pool(prefill={"replicas": 1, "tensorParallelism": 8}, decode={"replicas": 1, "tensorParallelism": 8}),
+    )
+    r = preflight.run(load_config({**TOKEN, **raw}, "gke"))
+    assert r.ok, r.errors
+
+
+def test_gke_version_comparison_reads_gke_patch_builds():
+    at_least = preflight.gke_version_at_least
+    assert at_least("1.34.1-gke.1829001", "1.34.1-gke.1829001")
+    assert at_least("1.34.2", "1.34.1-gke.1829001")
+    assert at_least("1.35", "1.34.1-gke.1829001")
+    assert not at_least("1.34.1-gke.1828999", "1.34.1-gke.1829001")
+    assert not at_least("1.34", "1.34.1-gke.1829001")
+    assert at_least("v1.35", "1.34.1-gke.1829001") is None
+
+
+def test_spot_and_flex_start_capacity_warn():
+    spot = preflight.run(load_config({**TOKEN, **gke(gpuPool={"capacity": "spot"})}, "gke"))
+    flex = preflight.run(load_config({**TOKEN, **gke(gpuPool={"capacity": "flex-start"})}, "gke"))
+    assert spot.ok and flex.ok
+    assert any("preempted" in w for w in spot.warnings)
+    assert any("experimental" in w for w in flex.warnings)

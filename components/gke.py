@@ -1,0 +1,118 @@
+"""A GKE cluster from an empty project: VPC with pod and service ranges, proxy-only subnet, Cloud NAT, firewall, a
+least-privilege node service account, the cluster, a CPU system pool and a GPU pool, and a Kubernetes provider.
+
+gke-multinetwork adds the gVNIC VPC and the RoCE VPC with its 8 subnets, attached to the GPU pool; gke-dra lets GKE
+create those networks itself (accelerator network profile `auto`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.config import ControlPlaneAccess, Fabric, StackConfig
+from components.specs import gke as specs
+from components.specs import wiring
+
+
+@dataclass
+class GkeClusterArgs:
+    config: StackConfig
+
+
+class GkeCluster(pulumi.ComponentResource):
+    provider: k8s.Provider
+    """Reaches the new cluster with the operator's gcloud identity (gke-gcloud-auth-plugin)."""
+    kubeconfig: pulumi.Output[str]
+    """Secret: it names the cluster's endpoint."""
+    cluster: gcp.container.Cluster
+    system_pool: gcp.container.NodePool
+    gpu_pool: gcp.container.NodePool
+
+    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmd:cluster:GkeCluster", name, None, opts)
+        cfg = args.config
+        gke = cfg.cluster.gke
+        n = specs.gke_names(cfg)
+        gcp_provider = gcp.Provider(
+            f"{name}-gcp", project=gke.project, region=gke.region, zone=gke.zone,
+            opts=pulumi.ResourceOptions(parent=self),
+        )  # fmt: skip
+
+        def child(*deps: pulumi.Resource, **kw) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=gcp_provider, depends_on=list(deps), **kw)
+
+        network = gcp.compute.Network(n.network, **specs.primary_network(gke, n), opts=child())
+        subnet = gcp.compute.Subnetwork(n.subnet, **specs.primary_subnet(gke, n, network.id), opts=child())
+        gcp.compute.Subnetwork(n.proxy_subnet, **specs.proxy_only_subnet(gke, n, network.id), opts=child())
+        router = gcp.compute.Router(n.router, **specs.router(gke, n, network.id), opts=child())
+        nat = gcp.compute.RouterNat(n.nat, **specs.nat(gke, n, router.name), opts=child())
+        gcp.compute.Firewall(n.firewall, **specs.internal_firewall(gke, n, network.id), opts=child())
+
+        extra_networks = None
+        network_deps: list[pulumi.Resource] = []
+        if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
+            gvnic = gcp.compute.Network(n.gvnic_network, **specs.gvnic_network(gke, n), opts=child())
+            gvnic_sub = gcp.compute.Subnetwork(n.gvnic_subnet, **specs.gvnic_subnet(gke, n, gvnic.id), opts=child())
+            gcp.compute.Firewall(n.gvnic_firewall, **specs.gvnic_firewall(gke, n, gvnic.id), opts=child())
+            rdma = gcp.compute.Network(n.rdma_network, **specs.rdma_network_args(gke, n), opts=child())
+            rdma_subs = [
+                gcp.compute.Subnetwork(n.rdma_subnet(i), **specs.rdma_subnet(gke, n, i, rdma.id), opts=child())
+                for i in range(wiring.RDMA_NICS_PER_NODE)
+            ]
+            # Order matters: the gVNIC becomes eth1, the RoCE subnets eth2..eth9.
+            extra_networks = [{"network": gvnic.name, "subnetwork": gvnic_sub.name}] + [
+                {"network": rdma.name, "subnetwork": s.name} for s in rdma_subs
+            ]
+            network_deps = [gvnic_sub, *rdma_subs]
+
+        sa = gcp.serviceaccount.Account(n.service_account, **specs.node_service_account(gke, n), opts=child())
+        grants = [
+            gcp.projects.IAMMember(
+                f"{n.service_account}-{role.rsplit('/', 1)[1]}",
+                project=gke.project,
+                role=role,
+                member=sa.email.apply(lambda e: f"serviceAccount:{e}"),
+                opts=child(),
+            )
+            for role in specs.NODE_ROLES
+        ]
+
+        long = pulumi.CustomTimeouts(create=specs.CREATE_TIMEOUT, update=specs.CREATE_TIMEOUT,
+                                     delete=specs.CREATE_TIMEOUT)  # fmt: skip
+        self.cluster = gcp.container.Cluster(
+            n.cluster,
+            **specs.cluster(cfg, n, network.id, subnet.id, sa.email),
+            # The default pool's node_config only matters for the moment it exists.
+            opts=child(nat, *grants, custom_timeouts=long, ignore_changes=["nodeConfig", "initialNodeCount"]),
+        )
+        self.system_pool = gcp.container.NodePool(
+            f"{n.cluster}-{specs.SYSTEM_POOL}",
+            **specs.system_pool(cfg, self.cluster.id, sa.email),
+            opts=child(custom_timeouts=long),
+        )
+        self.gpu_pool = gcp.container.NodePool(
+            f"{n.cluster}-{specs.GPU_POOL}",
+            **specs.gpu_pool(cfg, self.cluster.id, sa.email, extra_networks),
+            opts=child(*network_deps, custom_timeouts=long),
+        )
+
+        if gke.control_plane_access is ControlPlaneAccess.DNS:
+            endpoint = self.cluster.control_plane_endpoints_config.apply(
+                lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None
+            )
+            ca: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        else:
+            endpoint = self.cluster.endpoint
+            ca = self.cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(endpoint, ca).apply(lambda a: specs.kubeconfig(n.cluster, f"https://{a[0]}", a[1]))
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig})
