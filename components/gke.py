@@ -106,7 +106,7 @@ class GkeCluster(pulumi.ComponentResource):
             ca: pulumi.Output[str | None] = pulumi.Output.from_input(None)
         else:
             endpoint = self.cluster.endpoint
-            ca = self.cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
+            ca = self.cluster.master_auth.apply(lambda m: m.cluster_ca_certificate if m else None)
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(endpoint, ca).apply(lambda a: specs.kubeconfig(n.cluster, f"https://{a[0]}", a[1]))
         )

@@ -145,6 +145,37 @@ def check_gke(cfg: StackConfig, r: Report) -> None:
             f"{_key(key + '.clusterName')}: {name!r} is not a GKE cluster name (a DNS-1035 label of at most 40 "
             "characters); set clusterName"
         )
+    if gke.provision:
+        check_gke_pools(cfg, r)
+    net = gke.network
+    ranges = {"subnetCidr": net.subnet_cidr, "podsCidr": net.pods_cidr, "servicesCidr": net.services_cidr,
+              "proxySubnetCidr": net.proxy_subnet_cidr}  # fmt: skip
+    if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
+        ranges |= {"gvnicCidr": net.gvnic_cidr, "rdmaCidr": net.rdma_cidr}
+        if ipaddress.IPv4Network(net.rdma_cidr).prefixlen > 21:
+            r.errors.append(
+                f"{_key(key + '.network.rdmaCidr')}: {net.rdma_cidr} is too small for 8 RoCE subnets; use a /21 or "
+                "larger (default 192.168.128.0/18)"
+            )
+    names = list(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if ipaddress.IPv4Network(ranges[a]).overlaps(ipaddress.IPv4Network(ranges[b])):
+                r.errors.append(
+                    f"{_key(key + '.network.' + b)}: {ranges[b]} overlaps {a} {ranges[a]}; give each range its own "
+                    "addresses"
+                )
+    if cfg.gateway.proxy_subnet_cidr and cfg.gateway.proxy_subnet_cidr != net.proxy_subnet_cidr and gke.provision:
+        r.errors.append(
+            f"{_key('gateway.proxySubnetCidr')}: differs from cluster.gke.network.proxySubnetCidr, the subnet this "
+            "stack creates; remove gateway.proxySubnetCidr"
+        )
+
+
+def check_gke_pools(cfg: StackConfig, r: Report) -> None:
+    """What only matters when this stack creates the cluster: its GPU pool and version."""
+    gke = cfg.cluster.gke
+    key = "cluster.gke"
     machine = catalog.GKE_GPU_MACHINES.get(gke.gpu_pool.machine_type)
     if machine is None:
         r.errors.append(
@@ -192,29 +223,6 @@ def check_gke(cfg: StackConfig, r: Report) -> None:
                 f"{_key(key + '.minVersion')}: {gke.min_version} is older than {MIN_GKE_DRA_VERSION}, the first "
                 "with managed DRANET (gke-dra); set 1.35 or newer"
             )
-    net = gke.network
-    ranges = {"subnetCidr": net.subnet_cidr, "podsCidr": net.pods_cidr, "servicesCidr": net.services_cidr,
-              "proxySubnetCidr": net.proxy_subnet_cidr}  # fmt: skip
-    if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
-        ranges |= {"gvnicCidr": net.gvnic_cidr, "rdmaCidr": net.rdma_cidr}
-        if ipaddress.IPv4Network(net.rdma_cidr).prefixlen > 21:
-            r.errors.append(
-                f"{_key(key + '.network.rdmaCidr')}: {net.rdma_cidr} is too small for 8 RoCE subnets; use a /21 or "
-                "larger (default 192.168.128.0/18)"
-            )
-    names = list(ranges)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            if ipaddress.IPv4Network(ranges[a]).overlaps(ipaddress.IPv4Network(ranges[b])):
-                r.errors.append(
-                    f"{_key(key + '.network.' + b)}: {ranges[b]} overlaps {a} {ranges[a]}; give each range its own "
-                    "addresses"
-                )
-    if cfg.gateway.proxy_subnet_cidr and cfg.gateway.proxy_subnet_cidr != net.proxy_subnet_cidr and gke.provision:
-        r.errors.append(
-            f"{_key('gateway.proxySubnetCidr')}: differs from cluster.gke.network.proxySubnetCidr, the subnet this "
-            "stack creates; remove gateway.proxySubnetCidr"
-        )
 
 
 def check_fabric(cfg: StackConfig, r: Report) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     parent: str | None = None
+    urn: str | None = None
+    dependencies: set[str] = field(default_factory=set)
+    """URNs this resource depends on (explicit depends_on, expanded to components' children, and inputs)."""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -33,7 +37,7 @@ class Recorder(pulumi.runtime.Mocks):
         if isinstance(meta, dict) and "name" not in meta and args.typ.startswith("kubernetes:") and "/" in args.typ:
             meta["name"] = f"{args.name}-mock1234"  # Pulumi's auto-naming: resource name + random suffix
         self.resources.append(Registered(args.typ, args.name, state))
-        return f"{args.name}-id", state
+        return f"{args.name}-id", {**state, **computed_outputs(args.typ, state)}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None
@@ -49,6 +53,49 @@ class Recorder(pulumi.runtime.Mocks):
 
     def kinds(self) -> set[str]:
         return {r.typ for r in self.resources}
+
+    def depends_on(self, dependent: Registered, dependency: Registered) -> bool:
+        """Whether `dependent` waits for `dependency`, directly or through other resources."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        todo = list(dependent.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == dependency.urn:
+                return True
+            if urn in seen or urn not in by_urn:
+                continue
+            seen.add(urn)
+            todo += by_urn[urn].dependencies
+        return False
+
+    def record_dependencies(self) -> None:
+        """Wrap the mock monitor so each registration also records its URN and dependencies."""
+        monitor = pulumi.runtime.settings.SETTINGS.monitor
+        register = monitor.RegisterResource
+        lock = threading.Lock()
+
+        def recording(request: Any) -> Any:
+            response = register(request)
+            with lock:
+                for r in reversed(self.resources):
+                    if r.urn is None and r.typ == request.type and r.name == request.name:
+                        r.urn, r.parent = response.urn, request.parent or None
+                        r.dependencies = set(request.dependencies)
+                        break
+            return response
+
+        monitor.RegisterResource = recording
+
+
+def computed_outputs(typ: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Outputs a provider computes that the program passes on (as GCP would fill them in)."""
+    if typ == "gcp:serviceaccount/account:Account":
+        return {"email": f"{state['accountId']}@{state['project']}.iam.gserviceaccount.com"}
+    if typ == "gcp:container/cluster:Cluster":
+        endpoint = f"gke-0123456789abcdef.{state.get('location')}.gke.goog"
+        return {"controlPlaneEndpointsConfig": {"dnsEndpointConfig": {"endpoint": endpoint}}, "endpoint": "192.0.2.1"}
+    return {}
 
 
 def config_map(config: dict[str, Any], secrets: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
@@ -73,6 +120,7 @@ def run_program(
 
     rec = Recorder()
     pulumi.runtime.set_mocks(rec, project=PROJECT, stack=stack, preview=False)
+    rec.record_dependencies()
     values, secret_keys = config_map(config, secrets)
     values.update({f"{PROJECT}:{k}": v for k, v in (plain or {}).items()})
     pulumi.runtime.set_all_config(values, secret_keys)

@@ -79,8 +79,11 @@ INVALID = [
     (merge(gke(), {"rdma": {"fabric": "infiniband"}}), "llm-d-pd:rdma.fabric", "use gke-dra"),
     (merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}), "pools[0].prefill.tensorParallelism", "use gke-dra"),
     (merge(gke(), {"clusterPrep": {"enabled": True, "crds": True}}), "llm-d-pd:clusterPrep.crds", "false"),
-    (merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}, gke(network={"rdmaCidr": "192.168.128.0/24"})),
-     "cluster.gke.network.rdmaCidr", "/21 or larger"),
+    (
+        merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}, gke(network={"rdmaCidr": "192.168.128.0/24"})),
+        "cluster.gke.network.rdmaCidr",
+        "/21 or larger",
+    ),
     ({"cluster": {"kubernetesVersion": "1.28"}}, "llm-d-pd:cluster.kubernetesVersion", "1.29"),
     ({"cluster": {"kubernetesVersion": "latest"}}, "llm-d-pd:cluster.kubernetesVersion", "like 1.33"),
     (inventory(accelerator="tpu-v5"), "llm-d-pd:cluster.inventory[0].accelerator", "gpuMemory"),

@@ -35,6 +35,8 @@ def kubernetes_objects(resources: list[Registered]) -> list[dict[str, Any]]:
     ]
 
 
+GKE = {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}}
+
 CONFIGS = {
     "ib-istio": ({"clusterPrep": {"enabled": True, "networkOperator": True}}, TOKEN),
     "agentgateway-two-pools": (
@@ -61,6 +63,15 @@ CONFIGS = {
         TOKEN,
     ),
     "gmp": ({"monitoring": {"backend": "gmp", "interval": "15s"}}, TOKEN),
+    "gke-dra": ({"cluster": {"kind": "gke", "gke": GKE}}, TOKEN),
+    "gke-multinetwork": (
+        {
+            "cluster": {"kind": "gke", "gke": {**GKE, "gpuPool": {"reservation": "r", "nodeCount": 2}}},
+            "rdma": {"fabric": "gke-multinetwork"},
+            "pools": [{"prefill": {"replicas": 1, "tensorParallelism": 8}, "decode": {"tensorParallelism": 8}}],
+        },
+        TOKEN,
+    ),
 }
 
 
@@ -80,26 +91,6 @@ def test_every_registered_object_is_accepted_by_schema_and_cel(name):
     assert unsupported == []
 
 
-def test_gke_gateway_route_and_policies_are_accepted_by_schema_and_cel():
-    """GKE clusters are not provisioned yet, so the program refuses gateway.provider gke; its specs are checked
-    directly."""
-    from components.config import load_config
-    from components.specs import gateway
-    from components.specs.names import InstallNames
-
-    cfg = load_config({"hfTokenSecretName": "hf", "gateway": {"provider": "gke"}}, "gke")
-    names = InstallNames("gke", "llm-d-pd")
-    pn = names.pool("llama")
-    objects = [
-        gateway.gateway(names, cfg.gateway),
-        gateway.http_route(names, cfg.pools, cfg.gateway),
-        gateway.gke_health_check_policy(pn),
-        gateway.gke_backend_policy(pn),
-    ]
-    evaluated = sum(validate_object(o).evaluated for o in objects)
-    assert evaluated > 0
-
-
 def test_the_crd_directory_has_every_custom_kind_we_build():
     kinds = {k for _, k in crd_index()}
     assert {
@@ -111,6 +102,8 @@ def test_the_crd_directory_has_every_custom_kind_we_build():
         "HealthCheckPolicy",
         "GCPBackendPolicy",
         "NicClusterPolicy",
+        "GKENetworkParamSet",
+        "Network",
     } <= kinds
 
 

@@ -1,0 +1,381 @@
+"""The gke stack under Pulumi mocks: from an empty project (networks, cluster, pools) to the served model, in both
+RDMA modes. What GKE itself would do with these arguments is not testable here; the arguments are."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pulumi
+import pytest
+
+from components.specs import gke as gke_specs
+from tests.harness import Recorder, Registered, run_program
+
+TOKEN = {"hfToken": "hf_not_a_real_token"}
+GKE = {"project": "my-project", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "res-a3u"}}
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
+WHOLE_NODE_PODS = {
+    "pools": [{"name": "llama", "prefill": {"replicas": 1, "tensorParallelism": 8}, "decode": {"tensorParallelism": 8}}]
+}
+
+
+def gke_stack(fabric: str | None = None, **overrides) -> dict:
+    cfg: dict = {"cluster": {"kind": "gke", "gke": {**GKE, **overrides}}}
+    if fabric:
+        cfg["rdma"] = {"fabric": fabric}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def dra() -> Recorder:
+    return run_program(gke_stack(), secrets=TOKEN, stack="gke")
+
+
+@pytest.fixture(scope="module")
+def multinetwork() -> Recorder:
+    return run_program(
+        {**gke_stack("gke-multinetwork", gpuPool={"reservation": "r", "nodeCount": 2}), **WHOLE_NODE_PODS},
+        secrets=TOKEN,
+        stack="gke",
+    )
+
+
+def pod_spec(dep: Registered) -> dict:
+    return dep.inputs["spec"]["template"]["spec"]
+
+
+def vllm(dep: Registered) -> dict:
+    (c,) = [c for c in pod_spec(dep)["containers"] if c["name"] == "vllm"]
+    return c
+
+
+def pools(rec: Recorder) -> dict[str, Registered]:
+    return {r.inputs["name"]: r for r in rec.of_type(NODE_POOL)}
+
+
+# --- networks -------------------------------------------------------------------------------------------------------
+def test_dra_creates_the_primary_vpc_with_pod_and_service_ranges_proxy_subnet_nat_and_firewall(dra):
+    net = dra.one("gcp:compute/network:Network")
+    assert net.inputs["name"] == "gke-net" and net.inputs["autoCreateSubnetworks"] is False
+    subnets = {s.inputs["name"]: s.inputs for s in dra.of_type("gcp:compute/subnetwork:Subnetwork")}
+    assert set(subnets) == {"gke-subnet", "gke-proxy-only"}  # GKE creates the RDMA networks itself (profile auto)
+    ranges = {r["rangeName"]: r["ipCidrRange"] for r in subnets["gke-subnet"]["secondaryIpRanges"]}
+    assert ranges == {"pods": "10.4.0.0/14", "services": "10.8.0.0/20"}
+    assert subnets["gke-proxy-only"]["purpose"] == "REGIONAL_MANAGED_PROXY"
+    assert subnets["gke-proxy-only"]["role"] == "ACTIVE"
+    nat = dra.one("gcp:compute/routerNat:RouterNat")
+    assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    fw = dra.one("gcp:compute/firewall:Firewall")
+    assert "0.0.0.0/0" not in fw.inputs["sourceRanges"]
+    assert "10.129.0.0/23" in fw.inputs["sourceRanges"]  # the gateway's proxies reach the pods
+
+
+def test_the_program_talks_to_gcp_through_one_explicit_provider(dra):
+    provider = dra.one("pulumi:providers:gcp")
+    assert provider.inputs["project"] == "my-project" and provider.inputs["region"] == "us-central1"
+
+
+# --- cluster --------------------------------------------------------------------------------------------------------
+def test_cluster_is_standard_dataplane_v2_vpc_native_private_with_dns_endpoint(dra):
+    c = dra.one("gcp:container/cluster:Cluster").inputs
+    assert c["name"] == "gke" and c["location"] == "us-central1"
+    assert c["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert c["networkingMode"] == "VPC_NATIVE"
+    assert c["ipAllocationPolicy"] == {"clusterSecondaryRangeName": "pods", "servicesSecondaryRangeName": "services"}
+    assert c["workloadIdentityConfig"] == {"workloadPool": "my-project.svc.id.goog"}
+    assert c["gatewayApiConfig"] == {"channel": "CHANNEL_STANDARD"}
+    assert c["addonsConfig"]["httpLoadBalancing"] == {"disabled": False}
+    assert c["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert c["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["allowExternalTraffic"] is True
+    # The IP endpoint admits no outside address: operators and CI use the IAM-authorized DNS endpoint.
+    assert c["masterAuthorizedNetworksConfig"]["cidrBlocks"] == []
+    assert c["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
+    assert c["enableShieldedNodes"] is True
+    assert c["removeDefaultNodePool"] is True
+    assert c["deletionProtection"] is False  # so `pulumi destroy` works
+    assert c["releaseChannel"] == {"channel": "RAPID"} and c["minMasterVersion"] == "1.35"
+    assert "enableMultiNetworking" not in c  # DRANET and Device-type multi-networking must not share a cluster
+
+
+def test_authorized_networks_mode_opens_the_ip_endpoint_to_the_listed_cidrs_only():
+    rec = run_program(
+        gke_stack(controlPlaneAccess="authorized-networks", authorizedNetworks=["203.0.113.0/24"]),
+        secrets=TOKEN,
+        stack="gke",
+    )
+    c = rec.one("gcp:container/cluster:Cluster").inputs
+    assert c["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
+        {"cidrBlock": "203.0.113.0/24", "displayName": "authorized-0"}
+    ]
+    assert c["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["allowExternalTraffic"] is False
+
+
+def test_nodes_run_as_a_dedicated_least_privilege_service_account(dra):
+    sa = dra.one("gcp:serviceaccount/account:Account")
+    assert sa.inputs["accountId"] == "gke-nodes"
+    email = "gke-nodes@my-project.iam.gserviceaccount.com"
+    members = dra.of_type("gcp:projects/iAMMember:IAMMember")
+    assert {m.inputs["member"] for m in members} == {f"serviceAccount:{email}"}
+    roles = {m.inputs["role"] for m in members}
+    assert roles == set(gke_specs.NODE_ROLES)
+    assert not any("admin" in r or r.endswith((".editor", "/editor", "/owner")) for r in roles)
+    for pool in pools(dra).values():
+        nc = pool.inputs["nodeConfig"]
+        assert nc["serviceAccount"] == email
+        assert nc["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableIntegrityMonitoring": True}
+        assert nc["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+
+
+# --- node pools -----------------------------------------------------------------------------------------------------
+def test_dra_gpu_pool_is_single_zone_a3_ultra_with_driver_off_dra_labels_and_auto_network_profile(dra):
+    ps = pools(dra)
+    assert set(ps) == {"system", "gpu"}
+    gpu = ps["gpu"].inputs
+    nc = gpu["nodeConfig"]
+    assert gpu["nodeLocations"] == ["us-central1-b"] and gpu["nodeCount"] == 1
+    assert nc["machineType"] == "a3-ultragpu-8g" and nc["imageType"] == "COS_CONTAINERD"
+    (acc,) = nc["guestAccelerators"]
+    assert acc["type"] == "nvidia-h200-141gb" and acc["count"] == 8
+    assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "INSTALLATION_DISABLED"}
+    assert gpu["networkConfig"] == {"acceleratorNetworkProfile": "auto"}
+    for label in gke_specs.DRA_NODE_LABELS:
+        assert nc["labels"][label] == "true"
+    assert nc["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert nc["bootDisk"]["diskType"] == "hyperdisk-balanced"
+    assert nc["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": 32}
+    assert nc["reservationAffinity"] == {
+        "consumeReservationType": "SPECIFIC_RESERVATION",
+        "key": "compute.googleapis.com/reservation-name",
+        "values": ["res-a3u"],
+    }
+    assert gpu["upgradeSettings"] == {"maxSurge": 0, "maxUnavailable": 1}
+    system = ps["system"].inputs
+    assert system["nodeLocations"] == ["us-central1-b"]
+    assert "guestAccelerators" not in system["nodeConfig"] and "taints" not in system["nodeConfig"]
+
+
+@pytest.mark.parametrize(
+    ("gpu_pool", "expect"),
+    [
+        ({"capacity": "spot"}, {"spot": True}),
+        ({"capacity": "flex-start", "nodeCount": 2}, {"flexStart": True}),
+        ({"machineType": "a4-highgpu-8g", "reservation": "r"}, {"machineType": "a4-highgpu-8g"}),
+    ],
+)
+def test_capacity_and_machine_options(gpu_pool, expect):
+    rec = run_program(gke_stack(gpuPool=gpu_pool), secrets=TOKEN, stack="gke")
+    gpu = pools(rec)["gpu"].inputs
+    for k, v in expect.items():
+        assert gpu["nodeConfig"][k] == v
+    if gpu_pool.get("capacity") == "spot":
+        assert "reservationAffinity" not in gpu["nodeConfig"] and gpu["nodeCount"] == 1
+    if gpu_pool.get("capacity") == "flex-start":
+        assert gpu["nodeCount"] == 0 and gpu["autoscaling"]["totalMaxNodeCount"] == 2
+    if gpu_pool.get("machineType") == "a4-highgpu-8g":
+        assert gpu["nodeConfig"]["guestAccelerators"][0]["type"] == "nvidia-b200"
+
+
+# --- DRA: drivers, claims, workers ----------------------------------------------------------------------------------
+def test_dra_installs_the_pinned_cos_driver_installer_and_the_dra_driver_with_gke_values(dra):
+    installer = dra.one("kubernetes:yaml/v2:ConfigFile")
+    url = installer.inputs["file"]
+    commit = url.split("/container-engine-accelerators/")[1].split("/")[0]
+    assert len(commit) == 40 and url.endswith("nvidia-driver-installer/cos/daemonset-preloaded.yaml")
+    chart = dra.one("kubernetes:helm.sh/v4:Chart")
+    assert chart.inputs["chart"] == "nvidia-dra-driver-gpu"
+    values = chart.inputs["values"]
+    assert values["nvidiaDriverRoot"] == "/home/kubernetes/bin/nvidia/"
+    assert values["gpuResourcesEnabledOverride"] is True
+    assert values["resourceApiVersion"] == "resource.k8s.io/v1"
+    assert values["kubeletPlugin"]["priorityClassName"] == ""
+    # GKE manages the Gateway API and Inference Extension CRDs: the gke stack installs none.
+    assert not dra.of_type("kubernetes:yaml/v2:ConfigGroup")
+
+
+def test_prefill_claims_one_gpu_nic_pair_and_decode_four_each_pair_on_its_own_pcie_root(dra):
+    templates = {t.metadata["name"]: t.inputs["spec"]["spec"]["devices"] for t in dra.of_type(CLAIM_TEMPLATE)}
+    assert set(templates) == {"gke-llama-prefill-gpu-nic", "gke-llama-decode-gpu-nic"}
+    for name, pairs in (("gke-llama-prefill-gpu-nic", 1), ("gke-llama-decode-gpu-nic", 4)):
+        devices = templates[name]
+        classes = [r["exactly"]["deviceClassName"] for r in devices["requests"]]
+        assert classes.count("gpu.nvidia.com") == pairs and classes.count("mrdma.google.com") == pairs
+        assert all(r["exactly"]["count"] == 1 for r in devices["requests"])
+        # One constraint per pair: a single constraint over all requests would demand one PCIe root for all.
+        assert [c["requests"] for c in devices["constraints"]] == [[f"gpu-{i}", f"nic-{i}"] for i in range(pairs)]
+        assert {c["matchAttribute"] for c in devices["constraints"]} == {"resource.kubernetes.io/pcieRoot"}
+
+
+def test_dra_workers_take_gpus_from_their_claim_request_no_gpu_resource_and_tolerate_the_gpu_taint(dra):
+    for role in ("prefill", "decode"):
+        dep = dra.one(DEPLOYMENT, f"gke-llama-{role}")
+        spec = pod_spec(dep)
+        assert spec["resourceClaims"] == [{"name": "gpu-nic", "resourceClaimTemplateName": f"gke-llama-{role}-gpu-nic"}]
+        res = vllm(dep)["resources"]
+        assert res["claims"] == [{"name": "gpu-nic"}]
+        assert "nvidia.com/gpu" not in res["limits"] and "nvidia.com/gpu" not in res["requests"]
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+        env = {e["name"]: e.get("value") for e in vllm(dep)["env"]}
+        assert env["UCX_IB_ROCE_REACHABILITY_MODE"] == "all"
+        assert env["NCCL_TUNER_PLUGIN"] == "none" and env["NCCL_NET_PLUGIN"] == ""
+        assert "tcp" not in env["UCX_TLS"].split(",")  # a broken fabric fails instead of falling back to TCP
+        assert vllm(dep)["securityContext"]["capabilities"]["add"] == ["IPC_LOCK"]
+
+
+@pytest.mark.parametrize("fixture", ["dra", "multinetwork"])
+def test_no_gke_pod_requests_the_infiniband_resource(fixture, request):
+    rec: Recorder = request.getfixturevalue(fixture)
+    assert "rdma/ib" not in json.dumps([r.inputs for r in rec.resources])
+
+
+# --- gateway --------------------------------------------------------------------------------------------------------
+def test_gke_gateway_waits_for_programmed_and_the_route_and_policies_fit_gke(dra):
+    gw = dra.one("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    assert gw.inputs["spec"]["gatewayClassName"] == "gke-l7-regional-external-managed"
+    assert gw.metadata["annotations"]["pulumi.com/waitFor"] == "condition=Programmed"
+    rule = dra.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").inputs["spec"]["rules"][0]
+    assert "port" not in rule["backendRefs"][0] and "timeouts" not in rule
+    hc = dra.one("kubernetes:networking.gke.io/v1:HealthCheckPolicy").inputs["spec"]
+    assert hc["default"]["config"]["httpHealthCheck"]["portSpecification"] == "USE_FIXED_PORT"
+    bp = dra.one("kubernetes:networking.gke.io/v1:GCPBackendPolicy").inputs["spec"]
+    assert bp["targetRef"]["kind"] == "InferencePool" and bp["default"]["timeoutSec"] >= 300
+
+
+def test_internal_gateway_class_is_rilb():
+    rec = run_program({**gke_stack(), "gateway": {"provider": "gke", "className": "gke-l7-rilb"}}, TOKEN, "gke")
+    gw = rec.one("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    assert gw.inputs["spec"]["gatewayClassName"] == "gke-l7-rilb"
+
+
+# --- dependencies ---------------------------------------------------------------------------------------------------
+def test_each_part_waits_for_what_it_runs_on_and_nothing_more(dra):
+    ps = pools(dra)
+    system, gpu = ps["system"], ps["gpu"]
+    chart = dra.one("kubernetes:helm.sh/v4:Chart")
+    installer = dra.one("kubernetes:yaml/v2:ConfigFile")
+    cluster = dra.one("gcp:container/cluster:Cluster")
+    assert dra.depends_on(dra.one("pulumi:providers:kubernetes"), cluster)
+    for role in ("prefill", "decode"):
+        worker = dra.one(DEPLOYMENT, f"gke-llama-{role}")
+        for needed in (gpu, chart, installer, dra.one(CLAIM_TEMPLATE, f"gke-llama-{role}-gpu-nic")):
+            assert dra.depends_on(worker, needed), needed.name
+    epp = dra.one(DEPLOYMENT, "gke-llama-epp")
+    assert dra.depends_on(epp, system) and not dra.depends_on(epp, gpu) and not dra.depends_on(epp, chart)
+    assert dra.depends_on(chart, system) and not dra.depends_on(chart, gpu)
+    cluster_only = [
+        dra.one("kubernetes:core/v1:Namespace", "llm-d-pd"),
+        dra.one("kubernetes:core/v1:Secret", "gke-hf-token"),
+        dra.one("kubernetes:core/v1:ConfigMap"),
+        dra.one("kubernetes:inference.networking.k8s.io/v1:InferencePool"),
+        dra.one("kubernetes:networking.gke.io/v1:HealthCheckPolicy"),
+        *dra.of_type(CLAIM_TEMPLATE),
+    ]
+    for obj in cluster_only:
+        for pool in (system, gpu):
+            assert not dra.depends_on(obj, pool), (obj.name, pool.name)
+        assert not dra.depends_on(obj, chart), obj.name
+
+
+# --- classic multi-networking ---------------------------------------------------------------------------------------
+def test_multinetwork_creates_the_roce_vpc_with_its_zone_profile_8_subnets_and_the_gvnic_vpc(multinetwork):
+    nets = {n.inputs["name"]: n.inputs for n in multinetwork.of_type("gcp:compute/network:Network")}
+    assert set(nets) == {"gke-net", "gke-gvnic-net", "gke-rdma-net"}
+    profile = "projects/my-project/global/networkProfiles/us-central1-b-vpc-roce"
+    assert nets["gke-rdma-net"]["networkProfile"] == profile and nets["gke-rdma-net"]["mtu"] == 8896
+    subs = {s.inputs["name"]: s.inputs for s in multinetwork.of_type("gcp:compute/subnetwork:Subnetwork")}
+    rdma = [subs[f"gke-rdma-sub-{i}"]["ipCidrRange"] for i in range(8)]
+    assert all(ipaddress.IPv4Network(r).prefixlen == 21 for r in rdma) and len(set(rdma)) == 8
+    # RoCE VPCs take no VPC firewall rules.
+    fws = multinetwork.of_type("gcp:compute/firewall:Firewall")
+    assert {f.inputs["name"] for f in fws} == {"gke-internal", "gke-gvnic-internal"}
+    assert multinetwork.one("gcp:container/cluster:Cluster").inputs["enableMultiNetworking"] is True
+
+
+def test_multinetwork_pool_attaches_gvnic_then_the_8_roce_subnets_and_keeps_gke_driver(multinetwork):
+    gpu = pools(multinetwork)["gpu"].inputs
+    extra = gpu["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert len(extra) == 9
+    assert "acceleratorNetworkProfile" not in gpu["networkConfig"]
+    acc = gpu["nodeConfig"]["guestAccelerators"][0]
+    assert acc["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
+    assert "cloud.google.com/gke-networking-dra-driver" not in gpu["nodeConfig"]["labels"]
+
+
+def test_multinetwork_network_objects_and_pod_annotations(multinetwork):
+    params = {p.metadata["name"]: p.inputs["spec"] for p in multinetwork.of_type(
+        "kubernetes:networking.gke.io/v1:GKENetworkParamSet")}  # fmt: skip
+    assert params["gvnic-1"] == {"vpc": "gke-gvnic-net", "vpcSubnet": "gke-gvnic-sub", "deviceMode": "NetDevice"}
+    for i in range(8):
+        assert params[f"rdma-{i}"] == {"vpc": "gke-rdma-net", "vpcSubnet": f"gke-rdma-sub-{i}", "deviceMode": "RDMA"}
+    networks = multinetwork.of_type("kubernetes:networking.gke.io/v1:Network")
+    assert len(networks) == 9 and all(n.inputs["spec"]["type"] == "Device" for n in networks)
+    for role in ("prefill", "decode"):
+        dep = multinetwork.one(DEPLOYMENT, f"gke-llama-{role}")
+        ann = dep.inputs["spec"]["template"]["metadata"]["annotations"]
+        assert ann["networking.gke.io/default-interface"] == "eth0"
+        interfaces = json.loads(ann["networking.gke.io/interfaces"])
+        assert interfaces[0] == {"interfaceName": "eth0", "network": "default"}
+        assert interfaces[1:] == [{"interfaceName": f"eth{i + 2}", "network": f"rdma-{i}"} for i in range(8)]
+        assert vllm(dep)["resources"]["limits"]["nvidia.com/gpu"] == "8"  # the whole node
+        assert pod_spec(dep)["containers"][0]["name"] == "vllm"  # RDMA devices go to the first container only
+        assert "resourceClaims" not in pod_spec(dep)
+    assert not multinetwork.of_type(CLAIM_TEMPLATE)
+
+
+def test_multinetwork_with_the_seed_topology_is_refused_before_anything_is_registered():
+    rec = Recorder()
+    with pytest.raises(Exception, match="only one pod per node can use RDMA"):
+        rec = run_program(gke_stack("gke-multinetwork"), secrets=TOKEN, stack="gke")
+    assert not [r for r in rec.resources if r.typ != "pulumi:pulumi:Stack"]
+
+
+def test_fabric_none_is_explicit_and_warns_in_the_outputs():
+    from components.config import load_config
+    from components.specs import outputs
+
+    cfg = load_config({**gke_stack("none"), "hfTokenSecretName": "hf"}, "gke")
+    assert outputs.kv_transport(cfg).startswith("WARNING: tcp")
+    rec = run_program(gke_stack("none"), secrets=TOKEN, stack="gke")
+    assert not rec.of_type(CLAIM_TEMPLATE) and not rec.of_type("kubernetes:helm.sh/v4:Chart")
+    dep = rec.one(DEPLOYMENT, "gke-llama-decode")
+    assert vllm(dep)["resources"]["limits"]["nvidia.com/gpu"] == "4"
+
+
+def test_existing_gke_cluster_deploys_only_the_in_cluster_part():
+    rec = run_program(
+        {"cluster": {"kind": "gke", "kubeconfig": "/dev/null", "gke": {"provision": False}}}, TOKEN, "gke"
+    )
+    assert not [r for r in rec.resources if r.typ.startswith("gcp:")]
+    assert len(rec.of_type(CLAIM_TEMPLATE)) == 2
+
+
+def test_kubeconfig_uses_the_gcloud_plugin_and_stores_no_credential():
+    import yaml
+
+    kc = yaml.safe_load(gke_specs.kubeconfig("c", "https://gke-abc.us-central1.gke.goog", None))
+    user = kc["users"][0]["user"]
+    assert user["exec"]["command"] == "gke-gcloud-auth-plugin" and set(user) == {"exec"}
+    assert "certificate-authority-data" not in kc["clusters"][0]["cluster"]
+
+
+def test_the_kubeconfig_output_is_a_secret():
+    from components.config import load_config
+    from components.gke import GkeCluster, GkeClusterArgs
+
+    pulumi.runtime.set_mocks(Recorder(), project="llm-d-pd", stack="gke", preview=False)
+    cfg = load_config({**gke_stack(), "hfTokenSecretName": "hf"}, "gke")
+    seen: list[bool] = []
+
+    @pulumi.runtime.test
+    def check():
+        kubeconfig = GkeCluster("gke", GkeClusterArgs(cfg)).kubeconfig
+
+        async def is_secret() -> bool:
+            return await kubeconfig._is_secret
+
+        return pulumi.Output.from_input(is_secret()).apply(seen.append)
+
+    check()
+    assert seen == [True]
