@@ -71,3 +71,28 @@ def test_stack_files_hold_only_project_keys():
     for f in ROOT.glob("Pulumi.*.yaml"):
         config = yaml.safe_load(f.read_text()).get("config", {})
         assert all(k.startswith("llm-d-pd:") for k in config), f
+
+
+def stack_config(name: str) -> dict:
+    config = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())["config"]
+    return {k.removeprefix("llm-d-pd:"): v for k, v in config.items()}
+
+
+def test_the_gke_example_is_complete_once_the_token_is_set():
+    from components import preflight
+
+    raw = stack_config("gke")
+    assert "hfToken" not in raw  # set by the user, as a secret
+    cfg = load_config({**raw, "hfToken": True}, "gke")
+    report = preflight.run(cfg)
+    assert report.ok, report.errors
+    assert cfg.rdma.fabric.value == "gke-dra" and cfg.cluster.gke.gpu_pool.machine_type == "a3-ultragpu-8g"
+
+
+def test_the_local_gke_stack_is_the_gke_shape_without_provisioning_or_drivers():
+    raw = stack_config("local-gke")
+    cfg = load_config({**raw, "hfToken": True}, "local-gke")
+    assert cfg.cluster.kind.value == "gke" and not cfg.cluster.gke.provision
+    assert cfg.rdma.fabric.value == "gke-dra" and cfg.gateway.provider.value == "gke"
+    assert not cfg.cluster_prep.gpu_driver_installer and not cfg.cluster_prep.nvidia_dra_driver
+    assert cfg.cluster.kubeconfig == stack_config("local")["cluster"]["kubeconfig"]
