@@ -37,11 +37,18 @@ def allowed(finding: dict) -> dict | None:
     return None
 
 
-@pytest.mark.parametrize("provider", ["istio", "agentgateway"])
-def test_kube_score_finds_nothing_outside_the_reasoned_allowlist(tmp_path: Path, provider: str):
-    objects = kubernetes_objects(
-        run_program({"gateway": {"provider": provider}}, secrets={"hfToken": "hf_x"}).resources
-    )
+GKE = {"kind": "gke", "gke": {"project": "p", "region": "us-central1", "zone": "us-central1-b",
+                              "gpuPool": {"reservation": "r"}}}  # fmt: skip
+CONFIGS = {
+    "istio": {"gateway": {"provider": "istio"}},
+    "agentgateway": {"gateway": {"provider": "agentgateway"}},
+    "gke-dra": {"cluster": GKE},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_kube_score_finds_nothing_outside_the_reasoned_allowlist(tmp_path: Path, name: str):
+    objects = kubernetes_objects(run_program(CONFIGS[name], secrets={"hfToken": "hf_x"}).resources)
     manifest = tmp_path / "all.yaml"
     manifest.write_text(yaml.safe_dump_all([o for o in objects if o["kind"] != "Secret"]))
     out = subprocess.run(
