@@ -50,6 +50,7 @@ class GkeCluster(pulumi.ComponentResource):
         router = gcp.compute.Router(n.router, **specs.router(gke, n, network.id), opts=child())
         nat = gcp.compute.RouterNat(n.nat, **specs.nat(gke, n, router.name), opts=child())
         gcp.compute.Firewall(n.firewall, **specs.internal_firewall(gke, n, network.id), opts=child())
+        gcp.compute.Firewall(n.health_check_firewall, **specs.health_check_firewall(gke, n, network.id), opts=child())
 
         extra_networks = None
         network_deps: list[pulumi.Resource] = []

@@ -22,6 +22,7 @@ import checks
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 POOL = "kubernetes:inference.networking.k8s.io/v1:InferencePool"
+CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
 
 
 def on(types: tuple[str, ...], check):
@@ -42,6 +43,14 @@ def pools_select_their_workers(args: StackValidationArgs, report: ReportViolatio
     for r in args.resources:
         if r.resource_type == POOL:
             for message in checks.pool_selects_its_two_roles(r.props, deployments):
+                report(message)
+
+
+def claims_pair_gpus_with_nics(args: StackValidationArgs, report: ReportViolation) -> None:
+    templates = [r.props for r in args.resources if r.resource_type == CLAIM_TEMPLATE]
+    for r in args.resources:
+        if r.resource_type == DEPLOYMENT:
+            for message in checks.gpu_nic_claims_pair_each_gpu(r.props, templates):
                 report(message)
 
 
@@ -83,6 +92,12 @@ PolicyPack(
             description="Each InferencePool selects its prefill and decode workers and nothing else.",
             enforcement_level=EnforcementLevel.MANDATORY,
             validate=pools_select_their_workers,
+        ),
+        StackValidationPolicy(
+            name="gpu-nic-pairs",
+            description="DRA workers claim one GPU and one RDMA NIC per rank, each pair on one PCIe root.",
+            enforcement_level=EnforcementLevel.MANDATORY,
+            validate=claims_pair_gpus_with_nics,
         ),
     ],
 )  # fmt: skip

@@ -159,3 +159,53 @@ def pool_selects_its_two_roles(pool: Props, deployments: list[Props]) -> list[st
     if sorted(set(roles)) != ["decode", "prefill"]:
         return [f"InferencePool {name} selects roles {sorted(set(roles))}; it must select prefill and decode"]
     return []
+
+
+GPU_CLASS = "gpu.nvidia.com"
+NIC_CLASS = "mrdma.google.com"
+PCIE_ROOT = "resource.kubernetes.io/pcieRoot"
+
+
+def gpu_nic_claims_pair_each_gpu(dep: Props, templates: list[Props]) -> list[str]:
+    """A worker that takes its GPUs through DRA claims one GPU and one RDMA NIC per tensor-parallel rank, and each
+    GPU-NIC pair is constrained to one PCIe root on its own (one constraint over all of them cannot be met)."""
+    vllm = _vllm(dep)
+    claims = _pod_spec(dep).get("resourceClaims") or []
+    if vllm is None or _role(dep) is None or not claims:
+        return []
+    tp = int(_arg(vllm.get("args") or [], "--tensor-parallel-size") or 1)
+    ns = (dep.get("metadata") or {}).get("namespace")
+    by_name = {
+        (t.get("metadata") or {}).get("name"): t
+        for t in templates
+        if ns is None or (t.get("metadata") or {}).get("namespace") in (None, ns)
+    }
+    out: list[str] = []
+    gpus = nics = 0
+    for claim in claims:
+        name = claim.get("resourceClaimTemplateName")
+        template = by_name.get(name)
+        if template is None:
+            out.append(f"claim {claim.get('name')!r} names ResourceClaimTemplate {name!r}, which the stack lacks")
+            continue
+        devices = (((template.get("spec") or {}).get("spec") or {}).get("devices")) or {}
+        classes = {r.get("name"): (r.get("exactly") or {}) for r in devices.get("requests") or []}
+        gpus += sum(int(r.get("count", 1)) for r in classes.values() if r.get("deviceClassName") == GPU_CLASS)
+        nics += sum(int(r.get("count", 1)) for r in classes.values() if r.get("deviceClassName") == NIC_CLASS)
+        paired: set[str] = set()
+        for c in devices.get("constraints") or []:
+            reqs = c.get("requests") or list(classes)
+            kinds = sorted(classes.get(r, {}).get("deviceClassName", "") for r in reqs)
+            single = all(int(classes.get(r, {}).get("count", 1)) == 1 for r in reqs)
+            if c.get("matchAttribute") == PCIE_ROOT and kinds == sorted([GPU_CLASS, NIC_CLASS]) and single:
+                paired.update(reqs)
+        unpaired = sorted(
+            r for r, spec in classes.items() if spec.get("deviceClassName") == GPU_CLASS and r not in paired
+        )
+        if unpaired:
+            out.append(f"{name}: GPU requests {unpaired} are not each paired with one NIC on the same PCIe root")
+    if gpus != tp or nics != tp:
+        out.append(
+            f"claims {gpus} GPUs and {nics} RDMA NICs but --tensor-parallel-size is {tp}; claim one pair per GPU"
+        )
+    return out

@@ -16,6 +16,7 @@ import yaml
 from components import catalog
 from components.config import ControlPlaneAccess, Fabric, GkeCapacity, GkeConfig, StackConfig
 from components.specs import wiring
+from components.specs.network_policy import GOOGLE_HEALTH_CHECK_RANGES
 from components.specs.rdma import rdma_network
 
 GVNIC_NETWORK = "gvnic-1"
@@ -75,6 +76,10 @@ class GkeNames:
     @property
     def firewall(self) -> str:
         return f"{self.cluster}-internal"
+
+    @property
+    def health_check_firewall(self) -> str:
+        return f"{self.cluster}-health-checks"
 
     @property
     def service_account(self) -> str:
@@ -181,6 +186,18 @@ def internal_firewall(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, An
         "direction": "INGRESS",
         "source_ranges": [net.subnet_cidr, net.pods_cidr, net.services_cidr, net.proxy_subnet_cidr],
         "allows": [{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}],
+    }
+
+
+def health_check_firewall(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
+    """Google's health checkers probe the gateway's backends (the pods) directly."""
+    return {
+        "name": n.health_check_firewall,
+        "project": _req(gke.project),
+        "network": network,
+        "direction": "INGRESS",
+        "source_ranges": list(GOOGLE_HEALTH_CHECK_RANGES),
+        "allows": [{"protocol": "tcp"}],
     }
 
 

@@ -68,9 +68,12 @@ def test_dra_creates_the_primary_vpc_with_pod_and_service_ranges_proxy_subnet_na
     assert subnets["gke-proxy-only"]["role"] == "ACTIVE"
     nat = dra.one("gcp:compute/routerNat:RouterNat")
     assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
-    fw = dra.one("gcp:compute/firewall:Firewall")
-    assert "0.0.0.0/0" not in fw.inputs["sourceRanges"]
-    assert "10.129.0.0/23" in fw.inputs["sourceRanges"]  # the gateway's proxies reach the pods
+    fws = {f.inputs["name"]: f.inputs for f in dra.of_type("gcp:compute/firewall:Firewall")}
+    assert set(fws) == {"gke-internal", "gke-health-checks"}
+    assert all("0.0.0.0/0" not in f["sourceRanges"] for f in fws.values())
+    assert "10.129.0.0/23" in fws["gke-internal"]["sourceRanges"]  # the gateway's proxies reach the pods
+    assert fws["gke-health-checks"]["sourceRanges"] == ["35.191.0.0/16", "130.211.0.0/22"]
+    assert fws["gke-health-checks"]["allows"] == [{"protocol": "tcp"}]
 
 
 def test_the_program_talks_to_gcp_through_one_explicit_provider(dra):
@@ -289,7 +292,7 @@ def test_multinetwork_creates_the_roce_vpc_with_its_zone_profile_8_subnets_and_t
     assert all(ipaddress.IPv4Network(r).prefixlen == 21 for r in rdma) and len(set(rdma)) == 8
     # RoCE VPCs take no VPC firewall rules.
     fws = multinetwork.of_type("gcp:compute/firewall:Firewall")
-    assert {f.inputs["name"] for f in fws} == {"gke-internal", "gke-gvnic-internal"}
+    assert {f.inputs["name"] for f in fws} == {"gke-internal", "gke-health-checks", "gke-gvnic-internal"}
     assert multinetwork.one("gcp:container/cluster:Cluster").inputs["enableMultiNetworking"] is True
 
 

@@ -122,3 +122,57 @@ def test_pool_selecting_the_epp_or_one_role_only_is_a_violation(built):
     narrow = copy.deepcopy(pool)
     narrow["spec"]["selector"]["matchLabels"]["llm-d.ai/role"] = "decode"
     assert "must select prefill and decode" in checks.pool_selects_its_two_roles(narrow, deps)[0]
+
+
+CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
+
+
+@pytest.fixture(scope="module")
+def gke_built() -> dict[str, list[dict]]:
+    gke = {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}}
+    rec = run_program({"cluster": {"kind": "gke", "gke": gke}}, secrets={"hfToken": "hf_x"}, stack="gke")
+    out: dict[str, list[dict]] = {}
+    for r in rec.resources:
+        out.setdefault(r.typ, []).append(unwrap(r.inputs))
+    return out
+
+
+def decode_template(gke_built) -> dict:
+    return copy.deepcopy(next(t for t in gke_built[CLAIM_TEMPLATE] if t["metadata"]["name"].endswith("decode-gpu-nic")))
+
+
+def test_dra_workers_the_program_builds_pair_every_gpu_with_a_nic(gke_built):
+    for dep in gke_built[DEPLOYMENT]:
+        assert checks.gpu_nic_claims_pair_each_gpu(dep, gke_built[CLAIM_TEMPLATE]) == []
+        assert checks.gpus_match_tensor_parallelism(dep) == [] or dep["metadata"]["name"].endswith("-epp")
+
+
+def test_one_constraint_over_all_pairs_is_a_violation(gke_built):
+    template = decode_template(gke_built)
+    devices = template["spec"]["spec"]["devices"]
+    devices["constraints"] = [{"matchAttribute": "resource.kubernetes.io/pcieRoot"}]
+    (msg,) = checks.gpu_nic_claims_pair_each_gpu(worker(gke_built, "decode"), [template])
+    assert "not each paired" in msg
+
+
+def test_counted_requests_under_one_constraint_are_a_violation(gke_built):
+    template = decode_template(gke_built)
+    devices = template["spec"]["spec"]["devices"]
+    devices["requests"] = [
+        {"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com", "count": 4}},
+        {"name": "nic", "exactly": {"deviceClassName": "mrdma.google.com", "count": 4}},
+    ]
+    devices["constraints"] = [{"matchAttribute": "resource.kubernetes.io/pcieRoot", "requests": ["gpu", "nic"]}]
+    (msg,) = checks.gpu_nic_claims_pair_each_gpu(worker(gke_built, "decode"), [template])
+    assert "not each paired" in msg
+
+
+def test_fewer_pairs_than_tensor_parallelism_or_a_missing_template_is_a_violation(gke_built):
+    template = decode_template(gke_built)
+    devices = template["spec"]["spec"]["devices"]
+    devices["requests"] = devices["requests"][:6]
+    devices["constraints"] = devices["constraints"][:3]
+    (msg,) = checks.gpu_nic_claims_pair_each_gpu(worker(gke_built, "decode"), [template])
+    assert "claims 3 GPUs and 3 RDMA NICs but --tensor-parallel-size is 4" in msg
+    missing = checks.gpu_nic_claims_pair_each_gpu(worker(gke_built, "decode"), [])
+    assert any("which the stack lacks" in m for m in missing)
