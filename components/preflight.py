@@ -22,6 +22,7 @@ from components.config import (
     Fabric,
     GatewayProvider,
     GkeCapacity,
+    GkeConfig,
     NodeGroup,
     PoolConfig,
     StackConfig,
@@ -85,6 +86,11 @@ def _roles(pool: PoolConfig):
 def check_cluster(cfg: StackConfig, r: Report) -> None:
     if cfg.cluster.kind is ClusterKind.GKE:
         check_gke(cfg, r)
+    elif cfg.cluster.gke != GkeConfig():
+        r.errors.append(
+            f"{_key('cluster.gke')}: set, but cluster.kind is {cfg.cluster.kind.value}; set cluster.kind: gke to "
+            "create (or use) a GKE cluster, or remove cluster.gke"
+        )
     v = cfg.cluster.kubernetes_version
     if v is not None:
         m = re.match(r"^v?(\d+)\.(\d+)", v)

@@ -64,6 +64,7 @@ INVALID = [
     ({"rdma": {"fabric": "gke-multinetwork"}}, "llm-d-pd:rdma.fabric", "GKE cluster"),
     ({"gateway": {"provider": "gke"}}, "llm-d-pd:gateway.provider", "only on GKE"),
     ({"cluster": {"kind": "gke"}}, "llm-d-pd:cluster.gke.project", "pulumi config set --path cluster.gke.project"),
+    ({"cluster": {"gke": {"project": "p"}}}, "llm-d-pd:cluster.gke", "set cluster.kind: gke"),
     (gke(zone="europe-west4-a"), "llm-d-pd:cluster.gke.zone", "pick a zone"),
     (gke(clusterName="c" * 41), "llm-d-pd:cluster.gke.clusterName", "at most 40"),
     (gke(gpuPool={"machineType": "a3-highgpu-8g", "reservation": "r"}), "gpuPool.machineType", "a3-ultragpu-8g"),
