@@ -178,10 +178,25 @@ def check_gke(cfg: StackConfig, r: Report) -> None:
         )
 
 
+BOOT_DISK_RESERVE_GB = 30
+"""What the node OS and logs keep of the boot disk, besides a shared model cache."""
+
+
 def check_gke_pools(cfg: StackConfig, r: Report) -> None:
     """What only matters when this stack creates the cluster: its GPU pool and version."""
     gke = cfg.cluster.gke
     key = "cluster.gke"
+    if gke.gpu_pool.shared_model_cache:
+        checkpoints = {p.model.id: f.checkpoint_bytes for p in cfg.pools if (f := model_facts(p))}
+        need = sum(checkpoints.values())
+        room = (gke.gpu_pool.boot_disk_size_gb - BOOT_DISK_RESERVE_GB) * catalog.GB
+        r.facts.append(f"shared model cache on the boot disk: {_gb(need)} of checkpoints, {_gb(room)} free")
+        if need > room:
+            r.errors.append(
+                f"{_key(key + '.gpuPool.bootDiskSizeGb')}: the shared model cache lives on the boot disk and needs "
+                f"{_gb(need)} for the checkpoints; raise bootDiskSizeGb to at least "
+                f"{int(need / catalog.GB) + BOOT_DISK_RESERVE_GB + 1}"
+            )
     machine = catalog.GKE_GPU_MACHINES.get(gke.gpu_pool.machine_type)
     if machine is None:
         r.errors.append(

@@ -388,3 +388,13 @@ def test_the_kubeconfig_output_is_a_secret():
     # The DNS endpoint GKE reports (the mock fills it in as GKE would), reached with the gcloud plugin.
     cluster = yaml.safe_load(kubeconfig)["clusters"][0]["cluster"]
     assert cluster == {"server": "https://gke-0123456789abcdef.us-central1.gke.goog"}
+
+
+def test_shared_model_cache_mounts_one_node_directory_into_every_worker():
+    rec = run_program(gke_stack(gpuPool={"reservation": "r", "sharedModelCache": True}), TOKEN, "gke")
+    for role in ("prefill", "decode"):
+        volumes = {v["name"]: v for v in pod_spec(rec.one(DEPLOYMENT, f"gke-llama-{role}"))["volumes"]}
+        assert volumes["model-cache"] == {
+            "name": "model-cache",
+            "hostPath": {"path": "/var/cache/huggingface", "type": "DirectoryOrCreate"},
+        }

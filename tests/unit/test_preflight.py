@@ -66,6 +66,11 @@ INVALID = [
     ({"cluster": {"kind": "gke"}}, "llm-d-pd:cluster.gke.project", "pulumi config set --path cluster.gke.project"),
     ({"cluster": {"gke": {"project": "p"}}}, "llm-d-pd:cluster.gke", "set cluster.kind: gke"),
     (gke(zone="europe-west4-a"), "llm-d-pd:cluster.gke.zone", "pick a zone"),
+    (
+        gke(gpuPool={"reservation": "r", "sharedModelCache": True, "bootDiskSizeGb": 100}),
+        "llm-d-pd:cluster.gke.gpuPool.bootDiskSizeGb",
+        "at least 103",
+    ),
     (gke(clusterName="c" * 41), "llm-d-pd:cluster.gke.clusterName", "at most 40"),
     (gke(gpuPool={"machineType": "a3-highgpu-8g", "reservation": "r"}), "gpuPool.machineType", "a3-ultragpu-8g"),
     (gke(gpuPool={"capacity": "reservation"}), "llm-d-pd:cluster.gke.gpuPool.reservation", "capacity to spot"),
