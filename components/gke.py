@@ -12,7 +12,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.config import ControlPlaneAccess, Fabric, StackConfig
+from components.config import Fabric, StackConfig
 from components.specs import gke as specs
 from components.specs import wiring
 
@@ -63,10 +63,9 @@ class GkeCluster(pulumi.ComponentResource):
                 gcp.compute.Subnetwork(n.rdma_subnet(i), **specs.rdma_subnet(gke, n, i, rdma.id), opts=child())
                 for i in range(wiring.RDMA_NICS_PER_NODE)
             ]
-            # Order matters: the gVNIC becomes eth1, the RoCE subnets eth2..eth9.
-            extra_networks = [{"network": gvnic.name, "subnetwork": gvnic_sub.name}] + [
-                {"network": rdma.name, "subnetwork": s.name} for s in rdma_subs
-            ]
+            extra_networks = specs.additional_node_networks(
+                (gvnic.name, gvnic_sub.name), [(rdma.name, s.name) for s in rdma_subs]
+            )
             network_deps = [gvnic_sub, *rdma_subs]
 
         sa = gcp.serviceaccount.Account(n.service_account, **specs.node_service_account(gke, n), opts=child())
@@ -100,16 +99,14 @@ class GkeCluster(pulumi.ComponentResource):
             opts=child(*network_deps, custom_timeouts=long),
         )
 
-        if gke.control_plane_access is ControlPlaneAccess.DNS:
-            endpoint = self.cluster.control_plane_endpoints_config.apply(
-                lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None
-            )
-            ca: pulumi.Output[str | None] = pulumi.Output.from_input(None)
-        else:
-            endpoint = self.cluster.endpoint
-            ca = self.cluster.master_auth.apply(lambda m: m.cluster_ca_certificate if m else None)
+        dns_endpoint = self.cluster.control_plane_endpoints_config.apply(
+            lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None
+        )
+        ca = self.cluster.master_auth.apply(lambda m: m.cluster_ca_certificate if m else None)
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(endpoint, ca).apply(lambda a: specs.kubeconfig(n.cluster, f"https://{a[0]}", a[1]))
+            pulumi.Output.all(dns_endpoint, self.cluster.endpoint, ca).apply(
+                lambda a: specs.cluster_kubeconfig(gke, n, a[0], a[1], a[2])
+            )
         )
         self.provider = k8s.Provider(
             f"{name}-k8s",

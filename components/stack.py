@@ -3,12 +3,12 @@ stack (namespace, HF token Secret, per pool prefill/decode workers and an Infere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import ClusterKind, Fabric, StackConfig
+from components.config import Fabric, StackConfig
 from components.crds import ClusterCrds, ClusterCrdsArgs
 from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
 from components.inference_pool import InferencePool, InferencePoolArgs
@@ -26,7 +26,7 @@ from components.specs import gke as gke_specs
 from components.specs import monitoring, network_policy, verification, wiring
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
-from components.specs.rdma import pod_networking
+from components.specs.rdma import worker_networking
 from components.specs.wiring import Role
 
 
@@ -145,9 +145,7 @@ class ServingStack(pulumi.ComponentResource):
             assert cfg.hf_token_secret_name is not None
             self.hf_token_secret_name = pulumi.Output.from_input(cfg.hf_token_secret_name)
 
-        net = pod_networking(cfg.rdma)
-        if cfg.cluster.kind is ClusterKind.GKE and cfg.cluster.gke.gpu_pool.shared_model_cache:
-            net = replace(net, model_cache_host_path=gke_specs.MODEL_CACHE_HOST_PATH)
+        net = worker_networking(cfg)
         deps = args.dependencies
         self.pools, self.workers = {}, {}
         for pool in cfg.pools:

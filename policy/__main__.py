@@ -38,20 +38,17 @@ def rdma(props, args: ResourceValidationArgs):
     return checks.rdma_resource_present(props, (args.get_config() or {}).get("rdmaResource"))
 
 
-def pools_select_their_workers(args: StackValidationArgs, report: ReportViolation) -> None:
-    deployments = [r.props for r in args.resources if r.resource_type == DEPLOYMENT]
-    for r in args.resources:
-        if r.resource_type == POOL:
-            for message in checks.pool_selects_its_two_roles(r.props, deployments):
-                report(message)
+def across(target: str, others: str, check):
+    """A stack check: `check(props, [props of every `others` resource])` for each resource of type `target`."""
 
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        related = [r.props for r in args.resources if r.resource_type == others]
+        for r in args.resources:
+            if r.resource_type == target:
+                for message in check(r.props, related):
+                    report(message)
 
-def claims_pair_gpus_with_nics(args: StackValidationArgs, report: ReportViolation) -> None:
-    templates = [r.props for r in args.resources if r.resource_type == CLAIM_TEMPLATE]
-    for r in args.resources:
-        if r.resource_type == DEPLOYMENT:
-            for message in checks.gpu_nic_claims_pair_each_gpu(r.props, templates):
-                report(message)
+    return validate
 
 
 def policy(name: str, description: str, validate, config_schema=None) -> ResourceValidationPolicy:
@@ -91,13 +88,13 @@ PolicyPack(
             name="pool-selects-its-workers",
             description="Each InferencePool selects its prefill and decode workers and nothing else.",
             enforcement_level=EnforcementLevel.MANDATORY,
-            validate=pools_select_their_workers,
+            validate=across(POOL, DEPLOYMENT, checks.pool_selects_its_two_roles),
         ),
         StackValidationPolicy(
             name="gpu-nic-pairs",
             description="DRA workers claim one GPU and one RDMA NIC per rank, each pair on one PCIe root.",
             enforcement_level=EnforcementLevel.MANDATORY,
-            validate=claims_pair_gpus_with_nics,
+            validate=across(DEPLOYMENT, CLAIM_TEMPLATE, checks.gpu_nic_claims_pair_each_gpu),
         ),
     ],
 )  # fmt: skip

@@ -11,6 +11,12 @@ import pulumi
 
 PROJECT = "llm-d-pd"
 
+GKE_CLUSTER = {
+    "kind": "gke",
+    "gke": {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}},
+}
+"""`cluster` of a gke stack that passes preflight (tests and the benchmark)."""
+
 
 @dataclass
 class Registered:
@@ -112,13 +118,15 @@ def run_program(
     secrets: dict[str, str] | None = None,
     stack: str = "ib",
     plain: dict[str, str] | None = None,
+    recorder: Recorder | None = None,
 ) -> Recorder:
     """Run components.program.main under mocks with this stack config; return what it registered.
 
-    `secrets` are set as secret config; `plain` sets keys in plain text (to test that secrets are enforced)."""
+    `secrets` are set as secret config; `plain` sets keys in plain text (to test that secrets are enforced).
+    Pass `recorder` to see what was registered even when the program raises."""
     from components.program import main
 
-    rec = Recorder()
+    rec = recorder if recorder is not None else Recorder()
     pulumi.runtime.set_mocks(rec, project=PROJECT, stack=stack, preview=False)
     rec.record_dependencies()
     values, secret_keys = config_map(config, secrets)

@@ -42,9 +42,6 @@ DRA_NODE_LABELS = {
     "cloud.google.com/gke-nvidia-gpu-dra-driver": "true",  # lets the autoscaler model DRA GPUs
 }
 
-MODEL_CACHE_HOST_PATH = "/var/cache/huggingface"
-"""gpuPool.sharedModelCache: the node directory every worker of the node mounts as its Hugging Face cache."""
-
 CREATE_TIMEOUT = "60m"
 """A3 Ultra / A4 pools take long to come up (and to go away)."""
 
@@ -121,6 +118,33 @@ def _req(value: str | None) -> str:
 
 
 # --- networks -------------------------------------------------------------------------------------------------------
+ALL_PROTOCOLS = ("tcp", "udp", "icmp")
+
+
+def _subnet(gke: GkeConfig, name: str, network: Any, cidr: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "project": _req(gke.project),
+        "region": _req(gke.region),
+        "network": network,
+        "ip_cidr_range": cidr,
+        **extra,
+    }
+
+
+def _ingress_firewall(
+    gke: GkeConfig, name: str, network: Any, sources: list[str], protocols: tuple[str, ...] = ALL_PROTOCOLS
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "project": _req(gke.project),
+        "network": network,
+        "direction": "INGRESS",
+        "source_ranges": sources,
+        "allows": [{"protocol": p} for p in protocols],
+    }
+
+
 def primary_network(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
     return {
         "name": n.network,
@@ -132,31 +156,24 @@ def primary_network(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
 
 
 def primary_subnet(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
-    return {
-        "name": n.subnet,
-        "project": _req(gke.project),
-        "region": _req(gke.region),
-        "network": network,
-        "ip_cidr_range": gke.network.subnet_cidr,
-        "secondary_ip_ranges": [
+    return _subnet(
+        gke,
+        n.subnet,
+        network,
+        gke.network.subnet_cidr,
+        secondary_ip_ranges=[
             {"range_name": "pods", "ip_cidr_range": gke.network.pods_cidr},
             {"range_name": "services", "ip_cidr_range": gke.network.services_cidr},
         ],
-        "private_ip_google_access": True,
-    }
+        private_ip_google_access=True,
+    )
 
 
 def proxy_only_subnet(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
     """The regional managed proxies of the GKE gateway run in this subnet."""
-    return {
-        "name": n.proxy_subnet,
-        "project": _req(gke.project),
-        "region": _req(gke.region),
-        "network": network,
-        "ip_cidr_range": gke.network.proxy_subnet_cidr,
-        "purpose": "REGIONAL_MANAGED_PROXY",
-        "role": "ACTIVE",
-    }
+    return _subnet(
+        gke, n.proxy_subnet, network, gke.network.proxy_subnet_cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE"
+    )
 
 
 def router(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
@@ -179,26 +196,13 @@ def nat(gke: GkeConfig, n: GkeNames, router_name: Any) -> dict[str, Any]:
 def internal_firewall(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
     """Nodes, pods and the gateway's proxies talk to each other; nothing from outside."""
     net = gke.network
-    return {
-        "name": n.firewall,
-        "project": _req(gke.project),
-        "network": network,
-        "direction": "INGRESS",
-        "source_ranges": [net.subnet_cidr, net.pods_cidr, net.services_cidr, net.proxy_subnet_cidr],
-        "allows": [{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}],
-    }
+    sources = [net.subnet_cidr, net.pods_cidr, net.services_cidr, net.proxy_subnet_cidr]
+    return _ingress_firewall(gke, n.firewall, network, sources)
 
 
 def health_check_firewall(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
     """Google's health checkers probe the gateway's backends (the pods) directly."""
-    return {
-        "name": n.health_check_firewall,
-        "project": _req(gke.project),
-        "network": network,
-        "direction": "INGRESS",
-        "source_ranges": list(GOOGLE_HEALTH_CHECK_RANGES),
-        "allows": [{"protocol": "tcp"}],
-    }
+    return _ingress_firewall(gke, n.health_check_firewall, network, list(GOOGLE_HEALTH_CHECK_RANGES), ("tcp",))
 
 
 def gvnic_network(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
@@ -206,24 +210,11 @@ def gvnic_network(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
 
 
 def gvnic_subnet(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
-    return {
-        "name": n.gvnic_subnet,
-        "project": _req(gke.project),
-        "region": _req(gke.region),
-        "network": network,
-        "ip_cidr_range": gke.network.gvnic_cidr,
-    }
+    return _subnet(gke, n.gvnic_subnet, network, gke.network.gvnic_cidr)
 
 
 def gvnic_firewall(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
-    return {
-        "name": n.gvnic_firewall,
-        "project": _req(gke.project),
-        "network": network,
-        "direction": "INGRESS",
-        "source_ranges": [gke.network.gvnic_cidr],
-        "allows": [{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}],
-    }
+    return _ingress_firewall(gke, n.gvnic_firewall, network, [gke.network.gvnic_cidr])
 
 
 def rdma_network_args(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
@@ -244,13 +235,13 @@ def rdma_subnet_ranges(gke: GkeConfig) -> list[str]:
 
 
 def rdma_subnet(gke: GkeConfig, n: GkeNames, i: int, network: Any) -> dict[str, Any]:
-    return {
-        "name": n.rdma_subnet(i),
-        "project": _req(gke.project),
-        "region": _req(gke.region),
-        "network": network,
-        "ip_cidr_range": rdma_subnet_ranges(gke)[i],
-    }
+    return _subnet(gke, n.rdma_subnet(i), network, rdma_subnet_ranges(gke)[i])
+
+
+def additional_node_networks(gvnic: tuple[Any, Any], rdma: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """gke-multinetwork: (network, subnetwork) names in node interface order: the gVNIC becomes eth1, the RoCE
+    subnets eth2..eth9 (the order the pods' interface annotations assume)."""
+    return [{"network": net, "subnetwork": sub} for net, sub in [gvnic, *rdma]]
 
 
 # --- service account ------------------------------------------------------------------------------------------------
@@ -414,6 +405,16 @@ def gpu_pool(
 
 
 # --- reaching the cluster -------------------------------------------------------------------------------------------
+def cluster_kubeconfig(
+    gke: GkeConfig, n: GkeNames, dns_endpoint: str | None, ip_endpoint: str | None, ca_data: str | None
+) -> str:
+    """dns access: the DNS endpoint (publicly trusted certificate, no CA); authorized-networks: the IP endpoint with
+    the cluster's CA."""
+    if gke.control_plane_access is ControlPlaneAccess.DNS:
+        return kubeconfig(n.cluster, f"https://{dns_endpoint}", None)
+    return kubeconfig(n.cluster, f"https://{ip_endpoint}", ca_data)
+
+
 def kubeconfig(cluster_name: str, server: str, ca_data: str | None) -> str:
     """A kubeconfig that authenticates with `gke-gcloud-auth-plugin` (the operator's or CI's gcloud identity): no
     credential is stored. The DNS endpoint presents a publicly trusted certificate, so it carries no CA."""

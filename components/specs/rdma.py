@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from components.config import Fabric, RdmaConfig
+from components.config import ClusterKind, Fabric, RdmaConfig, StackConfig
 from components.specs import wiring
 
 GKE_ROCE_ENV = {
@@ -73,6 +73,15 @@ def pod_networking(rdma: RdmaConfig) -> PodNetworking:
             transport="RoCE: all 8 RDMA NICs of the node (GKE multi-networking, one pod per node)",
         )
     return PodNetworking(transport="tcp (no RDMA fabric)")
+
+
+def worker_networking(cfg: StackConfig) -> PodNetworking:
+    """What the platform adds to every worker pod: the fabric's wiring and, on GKE with a shared model cache, the
+    node-level cache directory."""
+    net = pod_networking(cfg.rdma)
+    if cfg.cluster.kind is ClusterKind.GKE and cfg.cluster.gke.gpu_pool.shared_model_cache:
+        net = replace(net, model_cache_host_path=wiring.SHARED_MODEL_CACHE_HOST_PATH)
+    return net
 
 
 def rdma_network(i: int) -> str:

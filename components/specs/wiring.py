@@ -110,3 +110,5 @@ SIDECAR_CONNECTOR = "nixlv2"
 
 # --- worker volumes -----------------------------------------------------------------------------------------------
 MODEL_CACHE_PATH = "/model-cache"
+SHARED_MODEL_CACHE_HOST_PATH = "/var/cache/huggingface"
+"""GKE gpuPool.sharedModelCache: the node directory every worker of the node mounts as its model cache."""

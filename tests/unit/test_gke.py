@@ -329,9 +329,9 @@ def test_multinetwork_network_objects_and_pod_annotations(multinetwork):
 
 def test_multinetwork_with_the_seed_topology_is_refused_before_anything_is_registered():
     rec = Recorder()
-    with pytest.raises(Exception, match="only one pod per node can use RDMA"):
-        rec = run_program(gke_stack("gke-multinetwork"), secrets=TOKEN, stack="gke")
-    assert not [r for r in rec.resources if r.typ != "pulumi:pulumi:Stack"]
+    with pytest.raises(pulumi.RunError, match="only one pod per node can use RDMA"):
+        run_program(gke_stack("gke-multinetwork"), secrets=TOKEN, stack="gke", recorder=rec)
+    assert rec.resources == []
 
 
 def test_fabric_none_is_explicit_and_warns_in_the_outputs():
@@ -354,13 +354,25 @@ def test_existing_gke_cluster_deploys_only_the_in_cluster_part():
     assert len(rec.of_type(CLAIM_TEMPLATE)) == 2
 
 
-def test_kubeconfig_uses_the_gcloud_plugin_and_stores_no_credential():
+@pytest.mark.parametrize(
+    ("access", "server", "ca"),
+    [("dns", "https://gke-abc.us-central1.gke.goog", None), ("authorized-networks", "https://192.0.2.1", "Q0E=")],
+)
+def test_kubeconfig_reaches_the_chosen_endpoint_with_the_gcloud_plugin_and_stores_no_credential(access, server, ca):
     import yaml
 
-    kc = yaml.safe_load(gke_specs.kubeconfig("c", "https://gke-abc.us-central1.gke.goog", None))
+    from components.config import load_config
+
+    cfg = load_config({**gke_stack(controlPlaneAccess=access), "hfTokenSecretName": "hf"}, "gke")
+    text = gke_specs.cluster_kubeconfig(
+        cfg.cluster.gke, gke_specs.gke_names(cfg), "gke-abc.us-central1.gke.goog", "192.0.2.1", "Q0E="
+    )
+    kc = yaml.safe_load(text)
     user = kc["users"][0]["user"]
     assert user["exec"]["command"] == "gke-gcloud-auth-plugin" and set(user) == {"exec"}
-    assert "certificate-authority-data" not in kc["clusters"][0]["cluster"]
+    cluster = kc["clusters"][0]["cluster"]
+    assert cluster["server"] == server
+    assert cluster.get("certificate-authority-data") == ca
 
 
 def test_the_kubeconfig_output_is_a_secret():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness import run_program
+from tests.harness import GKE_CLUSTER, run_program
 from tests.unit.test_schemas import kubernetes_objects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +37,10 @@ def allowed(finding: dict) -> dict | None:
     return None
 
 
-GKE = {"kind": "gke", "gke": {"project": "p", "region": "us-central1", "zone": "us-central1-b",
-                              "gpuPool": {"reservation": "r"}}}  # fmt: skip
 CONFIGS = {
     "istio": {"gateway": {"provider": "istio"}},
     "agentgateway": {"gateway": {"provider": "agentgateway"}},
-    "gke-dra": {"cluster": GKE},
+    "gke-dra": {"cluster": GKE_CLUSTER},
 }
 
 

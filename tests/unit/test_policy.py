@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness import run_program
+from tests.harness import GKE_CLUSTER, run_program
 from tests.unit.test_schemas import unwrap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
@@ -129,8 +129,7 @@ CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
 
 @pytest.fixture(scope="module")
 def gke_built() -> dict[str, list[dict]]:
-    gke = {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}}
-    rec = run_program({"cluster": {"kind": "gke", "gke": gke}}, secrets={"hfToken": "hf_x"}, stack="gke")
+    rec = run_program({"cluster": GKE_CLUSTER}, secrets={"hfToken": "hf_x"}, stack="gke")
     out: dict[str, list[dict]] = {}
     for r in rec.resources:
         out.setdefault(r.typ, []).append(unwrap(r.inputs))

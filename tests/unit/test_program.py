@@ -142,8 +142,6 @@ def test_existing_secret_name_is_used_and_no_secret_is_created():
 def test_bad_input_stops_before_any_resource_is_registered(config, secrets, plain, key):
     rec = Recorder()
     with pytest.raises(pulumi.RunError) as e:
-        from tests import harness
-
-        rec = harness.run_program(config, secrets=secrets, plain=plain)
+        run_program(config, secrets=secrets, plain=plain, recorder=rec)
     assert key in str(e.value)
     assert rec.resources == []

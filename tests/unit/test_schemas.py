@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from tests.harness import Registered, run_program
+from tests.harness import GKE_CLUSTER, Registered, run_program
 from tests.validation import crd_index, validate_object
 
 TOKEN = {"hfToken": "hf_not_a_real_token"}
@@ -34,8 +34,6 @@ def kubernetes_objects(resources: list[Registered]) -> list[dict[str, Any]]:
         if r.typ.startswith("kubernetes:") and "apiVersion" in r.inputs and "kind" in r.inputs
     ]
 
-
-GKE = {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}}
 
 CONFIGS = {
     "ib-istio": ({"clusterPrep": {"enabled": True, "networkOperator": True}}, TOKEN),
@@ -63,10 +61,10 @@ CONFIGS = {
         TOKEN,
     ),
     "gmp": ({"monitoring": {"backend": "gmp", "interval": "15s"}}, TOKEN),
-    "gke-dra": ({"cluster": {"kind": "gke", "gke": GKE}}, TOKEN),
+    "gke-dra": ({"cluster": GKE_CLUSTER}, TOKEN),
     "gke-multinetwork": (
         {
-            "cluster": {"kind": "gke", "gke": {**GKE, "gpuPool": {"reservation": "r", "nodeCount": 2}}},
+            "cluster": {**GKE_CLUSTER, "gke": {**GKE_CLUSTER["gke"], "gpuPool": {"reservation": "r", "nodeCount": 2}}},
             "rdma": {"fabric": "gke-multinetwork"},
             "pools": [{"prefill": {"replicas": 1, "tensorParallelism": 8}, "decode": {"tensorParallelism": 8}}],
         },
