@@ -30,6 +30,9 @@ class ModelFacts:
     """Window of the sliding-window attention layers (0: none)."""
     sliding_window_layers: int = 0
     """How many of `layers` use the sliding window (their KV cache is bounded by it)."""
+    mla: bool = False
+    """Multi-head latent attention: its KV cache is not split by head, so NixlConnector allows prefill TP above
+    decode TP."""
 
     def kv_bytes_per_token(self, tensor_parallelism: int, seq_len: int) -> float:
         """KV cache bytes one token of a `seq_len` sequence costs on one GPU. KV heads are split across TP ranks;
@@ -87,6 +90,55 @@ VLLM_BLOCK_SIZES = (1, 8, 16, 32, 64, 128)
 """Block sizes vLLM's CUDA attention backends accept (--block-size choices)."""
 
 
+# --- Kubernetes API removals and the manifests the program applies by URL ------------------------------------------
+NEWEST_KUBERNETES = "1.36"
+"""The newest Kubernetes minor these facts cover. A GKE release channel upgrades the cluster on its own, so what the
+program applies there must still be served at this version."""
+
+_WORKLOADS = ("DaemonSet", "Deployment", "ReplicaSet")
+_RBAC = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+REMOVED_APIS: dict[tuple[str, str], str] = {
+    # The Kubernetes deprecated-API migration guide (kubernetes.io/docs/reference/using-api/deprecation-guide/):
+    # (apiVersion, kind) -> the first minor that no longer serves it.
+    **{("extensions/v1beta1", k): "1.16" for k in (*_WORKLOADS, "NetworkPolicy", "PodSecurityPolicy")},
+    **{(v, k): "1.16" for v in ("apps/v1beta1", "apps/v1beta2") for k in (*_WORKLOADS, "StatefulSet")},
+    ("extensions/v1beta1", "Ingress"): "1.22",
+    ("networking.k8s.io/v1beta1", "Ingress"): "1.22",
+    ("networking.k8s.io/v1beta1", "IngressClass"): "1.22",
+    ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"): "1.22",
+    ("admissionregistration.k8s.io/v1beta1", "MutatingWebhookConfiguration"): "1.22",
+    ("admissionregistration.k8s.io/v1beta1", "ValidatingWebhookConfiguration"): "1.22",
+    ("apiregistration.k8s.io/v1beta1", "APIService"): "1.22",
+    ("certificates.k8s.io/v1beta1", "CertificateSigningRequest"): "1.22",
+    ("coordination.k8s.io/v1beta1", "Lease"): "1.22",
+    **{("rbac.authorization.k8s.io/v1beta1", k): "1.22" for k in _RBAC},
+    ("scheduling.k8s.io/v1beta1", "PriorityClass"): "1.22",
+    **{("storage.k8s.io/v1beta1", k): "1.22" for k in ("CSIDriver", "CSINode", "StorageClass", "VolumeAttachment")},
+    ("batch/v1beta1", "CronJob"): "1.25",
+    ("discovery.k8s.io/v1beta1", "EndpointSlice"): "1.25",
+    ("events.k8s.io/v1beta1", "Event"): "1.25",
+    ("autoscaling/v2beta1", "HorizontalPodAutoscaler"): "1.25",
+    ("policy/v1beta1", "PodDisruptionBudget"): "1.25",
+    ("policy/v1beta1", "PodSecurityPolicy"): "1.25",
+    ("node.k8s.io/v1beta1", "RuntimeClass"): "1.25",
+    ("autoscaling/v2beta2", "HorizontalPodAutoscaler"): "1.26",
+    **{("flowcontrol.apiserver.k8s.io/v1beta1", k): "1.26" for k in ("FlowSchema", "PriorityLevelConfiguration")},
+    ("storage.k8s.io/v1beta1", "CSIStorageCapacity"): "1.27",
+    **{("flowcontrol.apiserver.k8s.io/v1beta2", k): "1.29" for k in ("FlowSchema", "PriorityLevelConfiguration")},
+    **{("flowcontrol.apiserver.k8s.io/v1beta3", k): "1.32" for k in ("FlowSchema", "PriorityLevelConfiguration")},
+}
+
+GPU_DRIVER_INSTALLER_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
+    # (apiVersion, kind) of each object in nvidia-driver-installer/cos/daemonset-preloaded.yaml of
+    # GoogleCloudPlatform/container-engine-accelerators at the commit, read from the repository at that commit.
+    # 2026-06-09 (HEAD of master when pinned); the file last changed in f2cf4197 (2025-07-02).
+    "992db81257553607f1477945f1b3219632991829": (("apps/v1", "DaemonSet"),),
+    # 2019-01-22: the program's first pin. Refused: nothing after Kubernetes 1.15 serves it.
+    "feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a": (("extensions/v1beta1", "DaemonSet"),),
+}
+"""What preflight checks a pinned driver installer against, without fetching it."""
+
+
 @dataclass(frozen=True)
 class GkeGpuMachine:
     """A GKE machine type with 8 GPUs and 8 RDMA NICs (GPUDirect RDMA over RoCE)."""
@@ -105,3 +157,12 @@ GKE_GPU_MACHINES: dict[str, GkeGpuMachine] = {
     # A4: 8x B200, 8x CX-7 400 Gbps RoCE NICs, 32 local SSDs (12 TB).
     "a4-highgpu-8g": GkeGpuMachine("b200-180gb", "nvidia-b200", 32),
 }
+
+
+# --- upstream behaviour by release -----------------------------------------------------------------------------------
+SIDECAR_V1_POOL_ALLOWLIST_FIXED = (0, 10, 0)
+"""First routing-sidecar release whose SSRF allow-list reads an inference.networking.k8s.io/v1 pool's selector
+(spec.selector.matchLabels). Before it (v0.7.1 through v0.9.0) the allow-list reads a flat spec.selector, builds an
+invalid label selector, stays empty and answers every request carrying x-prefiller-host-port with 403
+(llm-d/llm-d#1365). Broken: llm-d/llm-d-inference-scheduler v0.7.1 pkg/sidecar/proxy/allowlist.go,
+updatePodsForPool; fixed: llm-d/llm-d-router v0.10.0, same file (PR #1696, commit 4c16a445)."""

@@ -109,6 +109,7 @@ class ModelFactsConfig(CamelModel):
     max_context: PositiveInt
     sliding_window: NonNegativeInt = 0
     sliding_window_layers: NonNegativeInt = 0
+    mla: bool = Field(False, description="Multi-head latent attention (DeepSeek-style); allows prefill TP > decode TP.")
 
 
 class ModelConfig(CamelModel):
@@ -220,10 +221,11 @@ class SidecarConfig(CamelModel):
     """The decode pod's routing sidecar."""
 
     ssrf_protection: bool = Field(
-        True,
-        description="Only forward the prefill leg to pods of this pool. With failureMode FailOpen a client can reach "
-        "the sidecar with its own x-prefiller-host-port while the EPP is down; without this the sidecar POSTs to "
-        "whatever that header names.",
+        False,
+        description="The sidecar's own allow-list: forward the prefill leg only to pods of this pool's InferencePool. "
+        "Off by default: up to routing sidecar v0.8.x it cannot read a v1 InferencePool's selector and answers every "
+        "P/D request with 403 (llm-d/llm-d#1365, fixed in llm-d-router v0.10.0). The decode pods' egress "
+        "NetworkPolicy confines the prefill leg to the pool's prefill pods instead.",
     )
     log_level: Literal["error", "info", "debug"] = "info"
 
@@ -291,7 +293,27 @@ class GatewayConfig(CamelModel):
     proxy_subnet_cidr: str | None = Field(
         None, description="GKE: the region's proxy-only subnet, allowed to reach workers and EPP."
     )
-    network_policies: bool = Field(True, description="Ingress NetworkPolicies for the workers and the EPP.")
+    network_policies: bool = Field(
+        True, description="NetworkPolicies: ingress for the workers and the EPP, egress for the decode workers."
+    )
+    download_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Where decode workers may open downloadPorts outside the cluster (model downloads). Default: "
+        "everywhere except the cluster's own ranges where the stack knows them (GKE).",
+    )
+    download_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=lambda: [443], min_length=1, description="TCP ports of downloadCidrs (HTTPS: Hugging Face)."
+    )
+
+    @field_validator("download_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            try:
+                ipaddress.ip_network(c)
+            except ValueError as e:
+                raise ValueError(f"{c!r} is not a CIDR such as 10.0.0.0/8 ({e})") from e
+        return v
 
 
 class Fabric(StrEnum):
@@ -332,7 +354,9 @@ class ChartVersions(CamelModel):
         "25.12.0", description="nvidia-dra-driver-gpu (25.12 takes resourceApiVersion: client-side rendering)."
     )
     gpu_driver_installer_ref: str = Field(
-        "feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a",
+        # 2026-06-09; nvidia-driver-installer/cos/daemonset-preloaded.yaml there is an apps/v1 DaemonSet, unchanged
+        # since f2cf4197 (2025-07-02). catalog.GPU_DRIVER_INSTALLER_KINDS records what each known commit holds.
+        "992db81257553607f1477945f1b3219632991829",
         pattern=r"^[0-9a-f]{40}$",
         description="Commit of GoogleCloudPlatform/container-engine-accelerators whose COS driver installer is used.",
     )
@@ -435,7 +459,9 @@ class GkeGpuPool(CamelModel):
     node_count: PositiveInt = Field(1, description="Fixed node count (no autoscaling of 8-GPU nodes).")
     capacity: GkeCapacity = GkeCapacity.RESERVATION
     reservation: str | None = Field(
-        None, description="capacity reservation: the reservation name (or name/reservationBlocks/block)."
+        None,
+        description="capacity reservation: the reservation name (or name/reservationBlocks/block), in the stack's "
+        "project; a shared reservation as projects/<owner>/reservations/<name>[/reservationBlocks/<block>].",
     )
     boot_disk_size_gb: PositiveInt = Field(200, description="hyperdisk-balanced boot disk (required on A3U/A4).")
     local_ssd_ephemeral_storage: bool = Field(
@@ -445,6 +471,11 @@ class GkeGpuPool(CamelModel):
         False,
         description="Mount one node-level Hugging Face cache (hostPath on local SSD) into every worker, so the "
         "pods of a node download a checkpoint once instead of once each.",
+    )
+    protect: bool = Field(
+        False,
+        description="Pulumi `protect` on the GPU pool: an update that would replace it (and give up its reservation) "
+        "fails instead; turn it off before `pulumi destroy`.",
     )
 
 
@@ -467,8 +498,11 @@ class GkeConfig(CamelModel):
     )
     cluster_name: str | None = Field(None, description="Default: the prefix.")
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "RAPID"
-    min_version: str = Field(
-        "1.35", description=f"Minimum control-plane version (gke-dra needs at least {MIN_GKE_DRA_VERSION})."
+    min_version: str | None = Field(
+        None,
+        description="Floor for the control-plane version (min_master_version), e.g. 1.35; unset: the release "
+        f"channel's default. gke-dra needs at least {MIN_GKE_DRA_VERSION}. A minor the channel has dropped fails "
+        "cluster creation, so set it only when you need it.",
     )
     deletion_protection: bool = Field(
         False, description="GKE's deletion protection; true makes `pulumi destroy` fail until it is turned off."
@@ -706,7 +740,9 @@ def _with_gke_facts(cfg: StackConfig) -> StackConfig:
     gke = cfg.cluster.gke
     update: dict[str, Any] = {}
     if cfg.cluster.kubernetes_version is None:
-        update["kubernetes_version"] = gke.min_version
+        # Unset minVersion: the channel's default, which for gke-dra preflight requires to be at least the floor.
+        floor = MIN_GKE_DRA_VERSION if cfg.rdma.fabric is Fabric.GKE_DRA else None
+        update["kubernetes_version"] = gke.min_version or floor
     pool = gke.gpu_pool
     machine = GKE_GPU_MACHINES.get(pool.machine_type)
     if not cfg.cluster.inventory and gke.provision and machine is not None:

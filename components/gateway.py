@@ -60,6 +60,8 @@ class InferenceGateway(pulumi.ComponentResource):
     """One Gateway (and its provider parameters) with one HTTPRoute rule per pool."""
 
     gateway: ObservedCustomResource
+    header_strip: k8s.apiextensions.CustomResource | None
+    """Istio: the EnvoyFilter that drops a client's x-prefiller-host-port before the EPP runs."""
     route: k8s.apiextensions.CustomResource
 
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
@@ -91,10 +93,15 @@ class InferenceGateway(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m") if waits else None,
             ),
         )
+        strip = gw_specs.client_prefiller_header_strip(args.names, args.gateway)
+        self.header_strip = (
+            custom_resource(f"{name}-strip-prefiller-header", strip, args.namespace, child) if strip else None
+        )
         self.route = custom_resource(
             f"{name}-route",
             gw_specs.http_route(args.names, args.pools, args.gateway),
             args.namespace,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+            # No traffic before a client's x-prefiller-host-port is stripped.
+            pulumi.ResourceOptions(parent=self, depends_on=[self.gateway, *([self.header_strip] if strip else [])]),
         )
         self.register_outputs({})

@@ -13,8 +13,14 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import Fabric, StackConfig
+from components.gke_lifecycle import CrdsEstablished, NegCleanup
 from components.specs import gke as specs
 from components.specs import wiring
+
+
+def _req_project(cfg: StackConfig) -> str:
+    assert cfg.cluster.gke.project is not None, "preflight checks the project"
+    return cfg.cluster.gke.project
 
 
 @dataclass
@@ -41,16 +47,41 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )  # fmt: skip
 
+        # The APIs first: every other GCP resource waits for them. Left enabled on destroy (other things in the
+        # project may use them).
+        self.services = [
+            gcp.projects.Service(
+                n.api(s), **specs.project_service(gke, s),
+                opts=pulumi.ResourceOptions(parent=self, provider=gcp_provider),
+            )
+            for s in specs.REQUIRED_SERVICES
+        ]  # fmt: skip
+
         def child(*deps: pulumi.Resource, **kw) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=gcp_provider, depends_on=list(deps), **kw)
+            return pulumi.ResourceOptions(parent=self, provider=gcp_provider, depends_on=[*self.services, *deps], **kw)
 
         network = gcp.compute.Network(n.network, **specs.primary_network(gke, n), opts=child())
         subnet = gcp.compute.Subnetwork(n.subnet, **specs.primary_subnet(gke, n, network.id), opts=child())
-        gcp.compute.Subnetwork(n.proxy_subnet, **specs.proxy_only_subnet(gke, n, network.id), opts=child())
+        proxy_subnet = gcp.compute.Subnetwork(
+            n.proxy_subnet, **specs.proxy_only_subnet(gke, n, network.id), opts=child()
+        )
         router = gcp.compute.Router(n.router, **specs.router(gke, n, network.id), opts=child())
         nat = gcp.compute.RouterNat(n.nat, **specs.nat(gke, n, router.name), opts=child())
-        gcp.compute.Firewall(n.firewall, **specs.internal_firewall(gke, n, network.id), opts=child())
-        gcp.compute.Firewall(n.health_check_firewall, **specs.health_check_firewall(gke, n, network.id), opts=child())
+        firewalls = [
+            gcp.compute.Firewall(n.firewall, **specs.internal_firewall(gke, n, network.id), opts=child()),
+            gcp.compute.Firewall(
+                n.health_check_firewall, **specs.health_check_firewall(gke, n, network.id), opts=child()
+            ),
+        ]
+        # Between the network and the cluster: destroy deletes it after the cluster (the gateway's load balancer,
+        # which uses the proxy-only subnet, goes with the Gateway before that) and before the subnets and the VPC,
+        # and its delete removes the NEGs GKE leaves behind in the VPC.
+        self.neg_cleanup = NegCleanup(
+            n.neg_cleanup,
+            _req_project(cfg),
+            network.name,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet, proxy_subnet, *firewalls, *self.services]),
+        )
 
         extra_networks = None
         network_deps: list[pulumi.Resource] = []
@@ -86,8 +117,11 @@ class GkeCluster(pulumi.ComponentResource):
             n.cluster,
             **specs.cluster(cfg, n, network.id, subnet.id, sa.email),
             # The default pool's node_config only matters for the moment it exists.
-            opts=child(nat, *grants, custom_timeouts=long, ignore_changes=["nodeConfig", "initialNodeCount"]),
-        )
+            opts=child(
+                nat, *grants, proxy_subnet, *firewalls, self.neg_cleanup,
+                custom_timeouts=long, ignore_changes=["nodeConfig", "initialNodeCount"],
+            ),
+        )  # fmt: skip
         self.system_pool = gcp.container.NodePool(
             f"{n.cluster}-{specs.SYSTEM_POOL}",
             **specs.system_pool(cfg, self.cluster.id, sa.email),
@@ -96,8 +130,12 @@ class GkeCluster(pulumi.ComponentResource):
         self.gpu_pool = gcp.container.NodePool(
             f"{n.cluster}-{specs.GPU_POOL}",
             **specs.gpu_pool(cfg, self.cluster.id, sa.email, extra_networks),
-            opts=child(*network_deps, custom_timeouts=long),
-        )
+            # protect: a reserved pool that is replaced gives up its reservation (README: what replaces the pool).
+            opts=child(
+                *network_deps, custom_timeouts=long, ignore_changes=specs.GPU_POOL_IGNORE_CHANGES,
+                protect=gke.gpu_pool.protect,
+            ),
+        )  # fmt: skip
 
         dns_endpoint = self.cluster.control_plane_endpoints_config.apply(
             lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None
@@ -108,9 +146,16 @@ class GkeCluster(pulumi.ComponentResource):
                 lambda a: specs.cluster_kubeconfig(gke, n, a[0], a[1], a[2])
             )
         )
+        # Every in-cluster object goes through this provider, so none is created before GKE's CRDs are Established.
+        self.crds_ready = CrdsEstablished(
+            n.crds_ready,
+            self.kubeconfig,
+            specs.awaited_crds(cfg),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+        )
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, self.crds_ready]),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})

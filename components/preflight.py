@@ -19,6 +19,7 @@ from components.config import (
     PROJECT,
     ClusterKind,
     ControlPlaneAccess,
+    Decider,
     Fabric,
     GatewayProvider,
     GkeCapacity,
@@ -27,6 +28,7 @@ from components.config import (
     PoolConfig,
     StackConfig,
 )
+from components.specs import gke as gke_specs
 from components.specs import wiring
 from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
 from components.specs.outputs import provider_notes
@@ -65,7 +67,7 @@ def model_facts(pool: PoolConfig) -> catalog.ModelFacts | None:
     if f is not None:
         return catalog.ModelFacts(
             _bytes(f.checkpoint_size), f.layers, f.attention_heads, f.kv_heads, f.head_dim, f.max_context,
-            sliding_window=f.sliding_window, sliding_window_layers=f.sliding_window_layers,
+            sliding_window=f.sliding_window, sliding_window_layers=f.sliding_window_layers, mla=f.mla,
         )  # fmt: skip
     return catalog.MODELS.get(pool.model.id)
 
@@ -153,6 +155,7 @@ def check_gke(cfg: StackConfig, r: Report) -> None:
         )
     if gke.provision:
         check_gke_pools(cfg, r)
+    check_driver_installer(cfg, r)
     net = gke.network
     ranges = {"subnetCidr": net.subnet_cidr, "podsCidr": net.pods_cidr, "servicesCidr": net.services_cidr,
               "proxySubnetCidr": net.proxy_subnet_cidr}  # fmt: skip
@@ -214,6 +217,18 @@ def check_gke_pools(cfg: StackConfig, r: Report) -> None:
             f"{_key(key + '.gpuPool.reservation')}: set only with capacity reservation (capacity is "
             f"{pool.capacity.value}); remove it or set capacity: reservation"
         )
+    if pool.reservation and not _RESERVATION.match(pool.reservation):
+        r.errors.append(
+            f"{_key(key + '.gpuPool.reservation')}: {pool.reservation!r} is not a reservation; write its name, "
+            "name/reservationBlocks/<block>, or projects/<project>/reservations/<name>[/reservationBlocks/<block>]"
+        )
+    if pool.capacity is GkeCapacity.RESERVATION and not pool.protect:
+        r.warnings.append(
+            f"{_key(key + '.gpuPool.protect')}: the GPU pool is reserved and not protected; a change of "
+            f"{', '.join(gke_specs.GPU_POOL_REPLACING_KEYS)} replaces it: its nodes and their reservation are "
+            "released and every worker reloads its model. Set gpuPool.protect: true to make such an update fail "
+            "instead (README: GKE, what replaces the GPU pool)"
+        )
     if pool.capacity is GkeCapacity.FLEX_START:
         r.warnings.append(
             f"{_key(key + '.gpuPool.capacity')}: flex-start is experimental here: the pool starts empty and the "
@@ -235,7 +250,15 @@ def check_gke_pools(cfg: StackConfig, r: Report) -> None:
                 ipaddress.ip_network(cidr)
             except ValueError:
                 r.errors.append(f"{_key(f'{key}.authorizedNetworks[{i}]')}: {cidr!r} is not a CIDR block")
-    if cfg.rdma.fabric is Fabric.GKE_DRA:
+    if cfg.rdma.fabric is Fabric.GKE_DRA and gke.min_version is None:
+        if gke.release_channel != "RAPID":
+            r.warnings.append(
+                f"{_key(key + '.minVersion')}: unset, so the cluster starts at the {gke.release_channel} channel's "
+                f"default version, which may be older than {MIN_GKE_DRA_VERSION} (managed DRANET, gke-dra); set "
+                "minVersion to a version the channel offers (`gcloud container get-server-config`)"
+            )
+    elif cfg.rdma.fabric is Fabric.GKE_DRA:
+        assert gke.min_version is not None
         at_least = gke_version_at_least(gke.min_version, MIN_GKE_DRA_VERSION)
         if at_least is None:
             r.errors.append(f"{_key(key + '.minVersion')}: {gke.min_version!r} is not a GKE version; write 1.35")
@@ -244,6 +267,51 @@ def check_gke_pools(cfg: StackConfig, r: Report) -> None:
                 f"{_key(key + '.minVersion')}: {gke.min_version} is older than {MIN_GKE_DRA_VERSION}, the first "
                 "with managed DRANET (gke-dra); set 1.35 or newer"
             )
+
+
+_RESERVATION = re.compile(
+    r"^(projects/[a-z][-a-z0-9.:]*[a-z0-9]/reservations/)?[a-z]([-a-z0-9]*[a-z0-9])?"
+    r"(/reservationBlocks/[a-z]([-a-z0-9]*[a-z0-9])?)?$"
+)
+
+
+def removed_apis(kinds: tuple[tuple[str, str], ...], version: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, removed in) of each of `kinds` that Kubernetes `version` (1.35, 1.34.1-gke.1) no longer
+    serves."""
+    m = re.match(r"^v?(\d+)\.(\d+)", version)
+    assert m, version
+    have = (int(m[1]), int(m[2]))
+    out = []
+    for api, kind in kinds:
+        removed = catalog.REMOVED_APIS.get((api, kind))
+        if removed is not None and have >= tuple(int(x) for x in removed.split(".")):
+            out.append((api, kind, removed))
+    return out
+
+
+def check_driver_installer(cfg: StackConfig, r: Report) -> None:
+    """gke-dra applies the COS driver installer by URL at a pinned commit. Its kinds are known per commit (catalog);
+    one the cluster no longer serves fails `up` (the workers would wait on it forever). A release channel keeps
+    upgrading the cluster, so the newest Kubernetes in the catalog counts too."""
+    prep = cfg.cluster_prep
+    if not (cfg.rdma.fabric is Fabric.GKE_DRA and prep.enabled and prep.gpu_driver_installer):
+        return
+    key = _key("clusterPrep.charts.gpuDriverInstallerRef")
+    ref = prep.charts.gpu_driver_installer_ref
+    kinds = catalog.GPU_DRIVER_INSTALLER_KINDS.get(ref)
+    if kinds is None:
+        r.warnings.append(
+            f"{key}: commit {ref[:12]} is not in the catalog, so the API versions of its driver installer manifest "
+            "are not checked; read nvidia-driver-installer/cos/daemonset-preloaded.yaml at that commit and add it "
+            "to catalog.GPU_DRIVER_INSTALLER_KINDS"
+        )
+        return
+    for api, kind, removed in removed_apis(kinds, catalog.NEWEST_KUBERNETES):
+        r.errors.append(
+            f"{key}: the driver installer at commit {ref[:12]} is a {api} {kind}, which Kubernetes stopped serving "
+            f"in {removed}; pin a commit whose manifest uses a served API (default "
+            f"{type(prep.charts).model_fields['gpu_driver_installer_ref'].default[:12]})"
+        )
 
 
 def check_fabric(cfg: StackConfig, r: Report) -> None:
@@ -291,7 +359,58 @@ def check_gateway(cfg: StackConfig, r: Report) -> None:
 
 
 # --- pools ----------------------------------------------------------------------------------------------------------
+def image_version(image: str) -> tuple[int, int, int] | None:
+    """The release an image tag names (`...:v0.7.1`, `...:0.9.0-rc1`), or None for a digest or another tag."""
+    tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+    m = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?", tag)
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def check_sidecar(cfg: StackConfig, r: Report) -> None:
+    if not any(p.sidecar.ssrf_protection for p in cfg.pools):
+        return
+    fixed = ".".join(map(str, catalog.SIDECAR_V1_POOL_ALLOWLIST_FIXED))
+    version = image_version(cfg.images.sidecar)
+    keys = ", ".join(f"pools[{i}].sidecar.ssrfProtection" for i, p in enumerate(cfg.pools) if p.sidecar.ssrf_protection)
+    if version is None:
+        r.warnings.append(
+            f"{_key(keys)}: cannot tell the release of images.sidecar {cfg.images.sidecar}; SSRF protection answers "
+            f"every P/D request with 403 before v{fixed} (llm-d/llm-d#1365)"
+        )
+    elif version < catalog.SIDECAR_V1_POOL_ALLOWLIST_FIXED:
+        r.errors.append(
+            f"{_key(keys)}: routing sidecar v{'.'.join(map(str, version))} cannot read a v1 InferencePool's selector "
+            f"and answers every P/D request with 403 (llm-d/llm-d#1365, fixed in v{fixed}); set it to false (the "
+            "decode egress NetworkPolicy confines the prefill leg) or use a sidecar image of v"
+            f"{fixed} or later"
+        )
+
+
+OWNED_VLLM_FLAGS = {
+    "--kv-transfer-config": "both roles must carry the same NixlConnector config, or KV is recomputed",
+    "--port": "the sidecar, the InferencePool and the probes use the wired port",
+    "--served-model-name": "set pools[].model.servedName",
+    "--block-size": "set pools[].model.blockSize (prefill and decode must agree)",
+    "--tensor-parallel-size": "set pools[].<role>.tensorParallelism",
+    "--max-model-len": "set pools[].model.maxModelLen",
+    "--gpu-memory-utilization": "set pools[].model.gpuMemoryUtilization",
+}
+"""vLLM flags the program sets from config; an extraArgs copy would silently override one role only."""
+
+
+def check_extra_args(pool: PoolConfig, key: str, r: Report) -> None:
+    for role, rc in _roles(pool):
+        for arg in rc.extra_args:
+            flag = arg.split("=", 1)[0].replace("_", "-")
+            if flag in OWNED_VLLM_FLAGS:
+                r.errors.append(
+                    f"{_key(f'{key}.{role.value}.extraArgs')}: {flag} is set by the program "
+                    f"({OWNED_VLLM_FLAGS[flag]}); remove it"
+                )
+
+
 def check_pools(cfg: StackConfig, r: Report) -> None:
+    check_sidecar(cfg, r)
     for i, pool in enumerate(cfg.pools):
         key = f"pools[{i}]"
         if pool.decode.replicas == 0 and pool.prefill.replicas > 0:
@@ -304,6 +423,13 @@ def check_pools(cfg: StackConfig, r: Report) -> None:
             r.errors.append(
                 f"{_key(key + '.model.blockSize')}: vLLM accepts {', '.join(map(str, catalog.VLLM_BLOCK_SIZES))}"
             )
+        check_extra_args(pool, key, r)
+        sched = pool.scheduling
+        if sched.decider is Decider.SELECTIVE and sched.non_cached_tokens >= pool.model.max_model_len:
+            r.errors.append(
+                f"{_key(key + '.scheduling.nonCachedTokens')}: {sched.non_cached_tokens} is not below maxModelLen "
+                f"{pool.model.max_model_len}, so no request that fits is ever disaggregated; lower it"
+            )
         p_tp, d_tp = pool.prefill.tensor_parallelism, pool.decode.tensor_parallelism
         if max(p_tp, d_tp) % min(p_tp, d_tp):
             r.errors.append(
@@ -311,6 +437,15 @@ def check_pools(cfg: StackConfig, r: Report) -> None:
                 f"{p_tp} and decode TP {d_tp} only when one divides the other; change either"
             )
         facts = model_facts(pool)
+        # NixlConnector splits KV heads from prefill ranks to decode ranks, not back: for non-MLA models prefill TP
+        # must not exceed decode TP (llm-d/llm-d docs/operations/disaggregation/vllm.md; vLLM's nixl_connector
+        # asserts it when it maps remote ranks).
+        if p_tp > d_tp and not (facts is not None and facts.mla):
+            r.errors.append(
+                f"{_key(key + '.prefill.tensorParallelism')}: prefill TP {p_tp} is larger than decode TP {d_tp}, "
+                "which NixlConnector supports only for MLA models; lower prefill TP or raise decode TP (for an MLA "
+                f"model the catalog does not know, set {key}.model.facts.mla: true)"
+            )
         if facts is None:
             r.warnings.append(
                 f"{_key(key + '.model.id')}: {pool.model.id} is not in the catalog; describe it in "

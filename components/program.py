@@ -14,7 +14,7 @@ from pulumi.runtime import config as runtime_config
 from components import preflight
 from components.cluster import ExistingCluster, ExistingClusterArgs
 from components.config import PROJECT, ClusterKind, ConfigError, GatewayProvider, StackConfig, load_config
-from components.specs import outputs
+from components.specs import outputs, verification
 from components.stack import ClusterPreparation, Dependencies, ServingStack, ServingStackArgs
 
 SECRET_KEYS = ("hfToken",)
@@ -55,7 +55,7 @@ def validated_config() -> tuple[StackConfig, preflight.Report]:
     cfg = load_config(read_raw_config(), pulumi.get_stack())
     report = preflight.run(cfg)
     for fact in report.facts:
-        pulumi.log.info(f"preflight: {fact}")
+        pulumi.log.info(f"preflight: {fact}", ephemeral=True)  # shown while it runs, not again in the summary
     for warning in report.warnings:
         pulumi.log.warn(f"preflight: {warning}")
     if not report.ok:
@@ -108,7 +108,11 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("gateway", serving.gateway.gateway.metadata["name"])
     pulumi.export("gatewayAccess", access["how"])
     if cfg.gateway.provider is GatewayProvider.GKE:
-        pulumi.export("gatewayAddress", serving.gateway.gateway.status.apply(outputs.gateway_address))
+        address = serving.gateway.gateway.status.apply(outputs.gateway_address)
+        pulumi.export("gatewayAddress", address)
+        pulumi.export("gatewayUrl", address.apply(lambda a: f"http://{a}" if a else None))
+    else:
+        pulumi.export("gatewayUrl", verification.gateway_url(cfg))  # in-cluster (scripts/verify-pd)
     pulumi.export("curl", {p.name: outputs.completion_curl(access["endpoint"], p) for p in cfg.pools if p.serve})
     pulumi.export("topology", outputs.topology(cfg))
     pulumi.export("kvTransport", outputs.kv_transport(cfg))

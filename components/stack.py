@@ -166,14 +166,7 @@ class ServingStack(pulumi.ComponentResource):
                     ),
                     child,
                 )
-            policies = (
-                [
-                    network_policy.worker_policy(pn, cfg, names.gateway()),
-                    network_policy.epp_policy(pn, cfg, names.gateway()),
-                ]
-                if cfg.gateway.network_policies
-                else []
-            )
+            policies = network_policy.pool_policies(pn, pool, cfg, names.gateway())
             self.pools[pool.name] = InferencePool(
                 pn.inference_pool,
                 InferencePoolArgs(

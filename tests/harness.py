@@ -27,6 +27,8 @@ class Registered:
     urn: str | None = None
     dependencies: set[str] = field(default_factory=set)
     """URNs this resource depends on (explicit depends_on, expanded to components' children, and inputs)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    protect: bool = False
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -88,6 +90,7 @@ class Recorder(pulumi.runtime.Mocks):
                     if r.urn is None and r.typ == request.type and r.name == request.name:
                         r.urn, r.parent = response.urn, request.parent or None
                         r.dependencies = set(request.dependencies)
+                        r.ignore_changes, r.protect = list(request.ignoreChanges), bool(request.protect)
                         break
             return response
 

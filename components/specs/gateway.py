@@ -10,6 +10,9 @@ from components.config import GatewayConfig, GatewayProvider, PoolConfig
 from components.specs import wiring
 from components.specs.names import InstallNames, PoolNames
 
+GATEWAY_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
+"""Istio and agentgateway label the data-plane pods they create for a Gateway with its name."""
+
 GATEWAY_CLASSES = {
     GatewayProvider.ISTIO: "istio",
     # The latest guide's "kgateway" is the kgateway-dev agentgateway data plane; Envoy-based kgateway dropped
@@ -128,6 +131,14 @@ def route_rule(names: PoolNames, pool: PoolConfig, gw: GatewayConfig) -> dict[st
         "weight": 1,
     }
     rule: dict[str, Any] = {"matches": [match], "backendRefs": [backend]}
+    if gw.provider in (GatewayProvider.AGENTGATEWAY, GatewayProvider.KGATEWAY):
+        # agentgateway applies a rule-level filter as a route policy before it calls the EPP, so this strips only
+        # a client's header (agentgateway v1.4.1 crates/agentgateway/src/proxy/httpproxy.rs,
+        # apply_request_policies before make_backend_call). Istio applies the same filter after ext_proc, where it
+        # would strip the EPP's value too: it gets an EnvoyFilter instead (client_prefiller_header_strip).
+        rule["filters"] = [
+            {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": [wiring.PREFILLER_HEADER]}}
+        ]
     if gw.provider is not GatewayProvider.GKE:
         # GKE takes the timeout from GCPBackendPolicy and rejects a port on an InferencePool backend.
         backend["port"] = wiring.POOL_TARGET_PORT
@@ -145,6 +156,61 @@ def http_route(names: InstallNames, pools: list[PoolConfig], gw: GatewayConfig) 
         "spec": {
             "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.gateway()}],
             "rules": [route_rule(names.pool(p.name), p, gw) for p in pools if p.serve],
+        },
+    }
+
+
+HEADER_MUTATION_FILTER = "envoy.filters.http.header_mutation"
+
+
+def client_prefiller_header_strip(names: InstallNames, gw: GatewayConfig) -> dict[str, Any] | None:
+    """Istio: remove a client's x-prefiller-host-port before any other HTTP filter, so it is gone before the
+    inference ext_proc filter asks the EPP, and the EPP's own value (a SetHeaders mutation) survives. An HTTPRoute
+    RequestHeaderModifier would not do: Istio turns it into the route's request_headers_to_remove, which Envoy's
+    router applies after ext_proc (istio/istio 1.29.1 pilot/pkg/networking/core/route/route.go). Other providers:
+    agentgateway strips it in the route rule; GKE's load balancer is not inspectable (the decode egress
+    NetworkPolicy still confines where the sidecar can send the prefill leg).
+
+    Istio 1.29.1 adds the inference ext_proc filter to the HCM filter chain (pilot/pkg/networking/core/
+    listener_builder.go, buildHTTPConnectionManager) and applies EnvoyFilter patches after building it, so
+    INSERT_FIRST lands ahead of it; its proxy (istio/proxy 1.29.1, bazel/extension_config/
+    extensions_build_config.bzl) compiles in envoy.filters.http.header_mutation."""
+    if gw.provider is not GatewayProvider.ISTIO:
+        return None
+    return {
+        "apiVersion": wiring.ISTIO_ENVOY_FILTER_API,
+        "kind": "EnvoyFilter",
+        "metadata": {
+            "name": f"{names.gateway()}-strip-prefiller-header",
+            "namespace": names.namespace,
+            "labels": names.common_labels(),
+        },
+        "spec": {
+            # targetRefs rather than a pod selector: Istio honours a workloadSelector on Gateway API pods only while
+            # ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY is on (pilot/pkg/model/policyattachment.go, 1.29.1).
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.gateway()}],
+            "configPatches": [
+                {
+                    "applyTo": "HTTP_FILTER",
+                    "match": {
+                        "context": "GATEWAY",
+                        "listener": {
+                            "filterChain": {"filter": {"name": "envoy.filters.network.http_connection_manager"}}
+                        },
+                    },
+                    "patch": {
+                        "operation": "INSERT_FIRST",
+                        "value": {
+                            "name": HEADER_MUTATION_FILTER,
+                            "typed_config": {
+                                "@type": "type.googleapis.com/"
+                                "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                                "mutations": {"request_mutations": [{"remove": wiring.PREFILLER_HEADER}]},
+                            },
+                        },
+                    },
+                }
+            ],
         },
     }
 

@@ -8,13 +8,22 @@ resources (network ids, the service account's email) are passed in as arguments.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from components import catalog
-from components.config import ControlPlaneAccess, Fabric, GkeCapacity, GkeConfig, StackConfig
+from components.config import (
+    ControlPlaneAccess,
+    Fabric,
+    GatewayProvider,
+    GkeCapacity,
+    GkeConfig,
+    MonitoringBackend,
+    StackConfig,
+)
 from components.specs import wiring
 from components.specs.network_policy import GOOGLE_HEALTH_CHECK_RANGES
 from components.specs.rdma import rdma_network
@@ -44,6 +53,45 @@ DRA_NODE_LABELS = {
 
 CREATE_TIMEOUT = "60m"
 """A3 Ultra / A4 pools take long to come up (and to go away)."""
+
+REQUIRED_SERVICES = (
+    "compute.googleapis.com",  # networks, Cloud NAT, firewall rules, the nodes
+    "container.googleapis.com",  # the cluster and its pools
+    # The GKE Inference Gateway (InferencePool backends): Google's "Deploy GKE Inference Gateway" page lists the
+    # Network Services API next to Compute Engine (cloud.google.com/kubernetes-engine/docs/how-to/
+    # deploy-gke-inference-gateway, "Before you begin").
+    "networkservices.googleapis.com",
+    "iam.googleapis.com",  # the node service account
+    "cloudresourcemanager.googleapis.com",  # its project IAM bindings
+    "logging.googleapis.com",  # what the nodes' logWriter role writes to
+    "monitoring.googleapis.com",  # node metrics and Managed Service for Prometheus (PodMonitoring)
+)
+"""APIs the stack enables in the project (gcp.projects.Service, never disabled on destroy: other things in the
+project may use them). Enabling them needs Service Usage, which new projects have on."""
+
+GPU_POOL_IGNORE_CHANGES = [
+    # The API reports these with drift on A3 Ultra / A4 (GKE adds labels; local-SSD settings follow the machine
+    # type), and a diff in either replaces the pool. Cluster Toolkit ignores the same fields:
+    # GoogleCloudPlatform/cluster-toolkit modules/compute/gke-node-pool/main.tf, lifecycle.ignore_changes
+    # (commit 1047080375afbb44da4b596be314634e7486af4a).
+    "nodeConfig.labels",
+    "nodeConfig.ephemeralStorageLocalSsdConfig",
+    "nodeConfig.localNvmeSsdBlockConfig",
+    "initialNodeCount",
+]
+"""Pulumi ignore_changes of the GPU pool. Consequence: a later change of pool labels or of
+localSsdEphemeralStorage takes effect only when the pool is replaced deliberately (`pulumi up --replace`)."""
+
+GPU_POOL_REPLACING_KEYS = {
+    "rdma.fabric": "network config (accelerator network profile or additional networks) and GPU driver mode",
+    "cluster.gke.gpuPool.capacity": "reservation / spot / flex-start provisioning",
+    "cluster.gke.gpuPool.reservation": "reservation affinity",
+    "cluster.gke.gpuPool.machineType": "machine type and accelerators",
+    "cluster.gke.gpuPool.bootDiskSizeGb": "boot disk",
+    "cluster.gke.clusterName (or prefix)": "node service account (named after the cluster)",
+}
+"""Config keys whose change replaces the GPU pool: the old pool's nodes are deleted (a reservation's capacity is
+released, and may be taken by someone else) and every worker reloads its model on the new nodes."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +149,17 @@ class GkeNames:
 
     def rdma_subnet(self, i: int) -> str:
         return f"{self.cluster}-rdma-sub-{i}"
+
+    def api(self, service: str) -> str:
+        return f"{self.cluster}-api-{service.split('.', 1)[0]}"
+
+    @property
+    def neg_cleanup(self) -> str:
+        return f"{self.cluster}-negs"
+
+    @property
+    def crds_ready(self) -> str:
+        return f"{self.cluster}-crds-established"
 
 
 SYSTEM_POOL = "system"
@@ -244,6 +303,16 @@ def additional_node_networks(gvnic: tuple[Any, Any], rdma: list[tuple[Any, Any]]
     return [{"network": net, "subnetwork": sub} for net, sub in [gvnic, *rdma]]
 
 
+# --- project APIs ---------------------------------------------------------------------------------------------------
+def project_service(gke: GkeConfig, service: str) -> dict[str, Any]:
+    return {
+        "project": _req(gke.project),
+        "service": service,
+        "disable_on_destroy": False,
+        "disable_dependent_services": False,
+    }
+
+
 # --- service account ------------------------------------------------------------------------------------------------
 def node_service_account(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
     return {
@@ -272,7 +341,6 @@ def cluster(cfg: StackConfig, n: GkeNames, network: Any, subnet: Any, sa_email: 
         # Dataplane V2 is creation-only; managed DRANET and multi-networking both need it.
         "datapath_provider": "ADVANCED_DATAPATH",
         "release_channel": {"channel": gke.release_channel},
-        "min_master_version": gke.min_version,
         "workload_identity_config": {"workload_pool": f"{gke.project}.svc.id.goog"},
         "gateway_api_config": {"channel": "CHANNEL_STANDARD"},
         "addons_config": {"http_load_balancing": {"disabled": False}},
@@ -302,6 +370,10 @@ def cluster(cfg: StackConfig, n: GkeNames, network: Any, subnet: Any, sa_email: 
         "deletion_protection": gke.deletion_protection,
         "resource_labels": {"app": wiring.PART_OF, "llm-d-install": cfg.prefix or ""},
     }
+    if gke.min_version:  # a floor; unset, the channel picks (a pinned minor fails once the channel drops it)
+        args["min_master_version"] = gke.min_version
+    if cfg.monitoring_backend is MonitoringBackend.GMP:  # the PodMonitorings need managed collection on
+        args["monitoring_config"] = {"managed_prometheus": {"enabled": True}}
     if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
         args["enable_multi_networking"] = True
     return args
@@ -379,20 +451,24 @@ def gpu_pool(
         "upgrade_settings": {"max_surge": 0, "max_unavailable": 1},
         "management": {"auto_repair": True, "auto_upgrade": True},
     }
+    # Cluster Toolkit (modules/compute/gke-node-pool/main.tf at 1047080375afbb44da4b596be314634e7486af4a): spot and
+    # flex-start need reservation affinity NO_RESERVATION; flex-start takes no static node count.
     if pool.capacity is GkeCapacity.RESERVATION:
         node_config["reservation_affinity"] = {
             "consume_reservation_type": "SPECIFIC_RESERVATION",
             "key": "compute.googleapis.com/reservation-name",
-            "values": [pool.reservation],
+            "values": [reservation_value(_req(gke.project), _req(pool.reservation))],
         }
         args["node_count"] = pool.node_count
     elif pool.capacity is GkeCapacity.SPOT:
         node_config["spot"] = True
+        node_config["reservation_affinity"] = {"consume_reservation_type": "NO_RESERVATION"}
         args["node_count"] = pool.node_count
-    else:  # flex-start: the pool starts empty and grows to node_count when capacity is found
+    else:  # flex-start: the pool starts empty and the autoscaler grows it to node_count when capacity is found
         node_config["flex_start"] = True
         node_config["reservation_affinity"] = {"consume_reservation_type": "NO_RESERVATION"}
-        args["node_count"] = 0
+        # No node_count: with autoscaling it is the autoscaler's, and a refresh would size the pool back to it.
+        args["initial_node_count"] = 0
         args["autoscaling"] = {"total_min_node_count": 0, "total_max_node_count": pool.node_count,
                                "location_policy": "ANY"}  # fmt: skip
         args["management"] = {"auto_repair": False, "auto_upgrade": True}
@@ -402,6 +478,51 @@ def gpu_pool(
     elif extra_networks is not None:
         args["network_config"] = {"additional_node_network_configs": extra_networks}
     return args
+
+
+RESERVATION_PATH = re.compile(r"^projects/[^/]+/reservations/[^/]+(/reservationBlocks/[^/]+)?$")
+
+
+def reservation_value(project: str, reservation: str) -> str:
+    """The value GKE matches a specific reservation by: projects/<p>/reservations/<r>[/reservationBlocks/<b>] (a
+    bare name works only for a reservation of the pool's own project; Cluster Toolkit's reservation_definitions.tf
+    always sends the full path). A bare name or name/reservationBlocks/block is in the stack's project."""
+    if reservation.startswith("projects/"):
+        return reservation
+    return f"projects/{project}/reservations/{reservation}"
+
+
+# --- custom resources on a new cluster ------------------------------------------------------------------------------
+GKE_MANAGED_CRDS: dict[tuple[str, str], str] = {
+    ("gateway.networking.k8s.io", "Gateway"): "gateways.gateway.networking.k8s.io",
+    ("gateway.networking.k8s.io", "HTTPRoute"): "httproutes.gateway.networking.k8s.io",
+    ("inference.networking.k8s.io", "InferencePool"): "inferencepools.inference.networking.k8s.io",
+    ("networking.gke.io", "HealthCheckPolicy"): "healthcheckpolicies.networking.gke.io",
+    ("networking.gke.io", "GCPBackendPolicy"): "gcpbackendpolicies.networking.gke.io",
+    ("networking.gke.io", "GKENetworkParamSet"): "gkenetworkparamsets.networking.gke.io",
+    ("networking.gke.io", "Network"): "networks.networking.gke.io",
+    ("monitoring.googleapis.com", "PodMonitoring"): "podmonitorings.monitoring.googleapis.com",
+}
+"""(group, kind) of the custom resources the gke stack creates whose CRDs GKE installs itself, some time after the
+cluster reports RUNNING (Gateway API and Inference Extension with the Gateway API config, networking.gke.io, and
+GMP's with managed collection), -> the CRD's name."""
+
+
+def awaited_crds(cfg: StackConfig) -> list[str]:
+    """The CRDs this config's custom resources need, in a fixed order."""
+    kinds = [("inference.networking.k8s.io", "InferencePool")]
+    if cfg.gateway.provider is GatewayProvider.GKE:
+        kinds += [
+            ("gateway.networking.k8s.io", "Gateway"),
+            ("gateway.networking.k8s.io", "HTTPRoute"),
+            ("networking.gke.io", "HealthCheckPolicy"),
+            ("networking.gke.io", "GCPBackendPolicy"),
+        ]
+    if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
+        kinds += [("networking.gke.io", "GKENetworkParamSet"), ("networking.gke.io", "Network")]
+    if cfg.monitoring_backend is MonitoringBackend.GMP:
+        kinds.append(("monitoring.googleapis.com", "PodMonitoring"))
+    return sorted(GKE_MANAGED_CRDS[k] for k in kinds)
 
 
 # --- reaching the cluster -------------------------------------------------------------------------------------------

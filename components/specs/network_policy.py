@@ -1,22 +1,34 @@
-"""Ingress NetworkPolicies of one pool: who may reach the workers and the EPP, per gateway provider.
+"""NetworkPolicies of one pool: who may reach the workers and the EPP, per gateway provider, and where decode
+workers may connect to.
 
-Workers (both roles) accept the pool port from the gateway's data plane and the EPP (metrics), and, from the pool's
-own pods, the pool port (the decode sidecar's prefill leg) and the NIXL side channel; all TCP when KV may move over
-TCP (fabric none, or `tcp` in UCX_TLS). The EPP accepts ext-proc from the gateway. GKE's gateway has no pods: its
-proxies come from the region's proxy-only subnet, its health checks from Google's ranges.
+Ingress: workers (both roles) accept the pool port from the gateway's data plane and the EPP (metrics), and, from
+the pool's own pods, the pool port (the decode sidecar's prefill leg) and the NIXL side channel; all TCP when KV may
+move over TCP (fabric none, or `tcp` in UCX_TLS). The EPP accepts ext-proc from the gateway, and on GKE its gRPC
+health port from Google's health checkers. GKE's gateway has no pods: its proxies come from the region's proxy-only
+subnet, its health checks from Google's ranges.
+
+Egress of decode workers: the routing sidecar POSTs the prefill leg to whatever `x-prefiller-host-port` names. The
+network confines it: in the cluster, decode pods reach only this pool's prefill pods (vLLM port and NIXL side
+channel), DNS, and the API server when the sidecar watches its pool; outside it, only the download ports.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
-from components.config import Fabric, GatewayProvider, MonitoringBackend, StackConfig
+from components.config import ClusterKind, Fabric, GatewayProvider, MonitoringBackend, PoolConfig, StackConfig
 from components.specs import wiring
+from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import PoolNames
+from components.specs.wiring import Role
+from components.specs.workers import needs_api_access
+
+DNS_PORT = 53
+API_SERVER_PORTS = (443, 6443)
+"""The `kubernetes` Service's port and the API server's usual endpoint port (policies see the endpoint after DNAT)."""
 
 GOOGLE_HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
-GATEWAY_POD_LABEL = "gateway.networking.k8s.io/gateway-name"
-"""Istio and agentgateway label the data-plane pods they create for a Gateway with its name."""
 
 
 def gateway_peers(cfg: StackConfig, gateway_name: str) -> list[dict[str, Any]]:
@@ -74,6 +86,10 @@ def worker_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict
 
 
 def epp_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[str, Any]:
+    # GKE's gateway health-checks the EPP over gRPC on its health port, not the ext-proc port (llm-d-router chart
+    # templates/gke.yaml; GAIE issue #2884): without it the backend is unhealthy and FailOpen skips the EPP.
+    gke = cfg.gateway.provider is GatewayProvider.GKE
+    ports = _tcp(wiring.EPP_GRPC_PORT, wiring.EPP_HEALTH_PORT) if gke else _tcp(wiring.EPP_GRPC_PORT)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -82,8 +98,67 @@ def epp_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[st
             "podSelector": {"matchLabels": names.epp_selector()},
             "policyTypes": ["Ingress"],
             "ingress": [
-                {"from": gateway_peers(cfg, gateway_name), "ports": _tcp(wiring.EPP_GRPC_PORT)},
+                {"from": gateway_peers(cfg, gateway_name), "ports": ports},
                 *([{"from": scrapers(cfg), "ports": _tcp(wiring.EPP_METRICS_PORT)}] if scrapers(cfg) else []),
             ],
         },
     }
+
+
+def cluster_ranges(cfg: StackConfig) -> list[str]:
+    """The cluster's own address ranges, where the stack knows them (a GKE cluster it creates)."""
+    if cfg.cluster.kind is not ClusterKind.GKE or not cfg.cluster.gke.provision:
+        return []
+    n = cfg.cluster.gke.network
+    return [n.subnet_cidr, n.pods_cidr, n.services_cidr, n.proxy_subnet_cidr]
+
+
+def download_peers(cfg: StackConfig) -> list[dict[str, Any]]:
+    """`gateway.downloadCidrs`, or everything except the cluster's own ranges."""
+    if cfg.gateway.download_cidrs:
+        return [{"ipBlock": {"cidr": c}} for c in cfg.gateway.download_cidrs]
+    own = [ipaddress.ip_network(c) for c in cluster_ranges(cfg)]
+    peers = []
+    for everything in ("0.0.0.0/0", "::/0"):
+        net = ipaddress.ip_network(everything)
+        excluded = sorted(str(c) for c in own if c.version == net.version)
+        peers.append({"ipBlock": {"cidr": everything, **({"except": excluded} if excluded else {})}})
+    return peers
+
+
+def decode_egress_policy(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
+    """Where a decode pod may connect: the prefill leg and KV pull go to this pool's prefill pods only."""
+    prefill = {"podSelector": {"matchLabels": names.worker_selector(Role.PREFILL)}}
+    to_prefill: dict[str, Any] = {"to": [prefill]}
+    if not kv_over_tcp(cfg):
+        to_prefill["ports"] = _tcp(wiring.POOL_TARGET_PORT, wiring.NIXL_SIDE_CHANNEL_PORT)
+    dns = {"ports": [{"protocol": proto, "port": DNS_PORT} for proto in ("UDP", "TCP")]}
+    rules: list[dict[str, Any]] = [to_prefill, dns]
+    if needs_api_access(pool, Role.DECODE):
+        rules.append({"ports": _tcp(*API_SERVER_PORTS)})
+    rules.append({"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{names.worker(Role.DECODE)}-egress",
+            "namespace": names.install.namespace,
+            "labels": names.install.common_labels(),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": names.worker_selector(Role.DECODE)},
+            "policyTypes": ["Egress"],
+            "egress": rules,
+        },
+    }
+
+
+def pool_policies(names: PoolNames, pool: PoolConfig, cfg: StackConfig, gateway_name: str) -> list[dict[str, Any]]:
+    """Every NetworkPolicy of one pool, or none when `gateway.networkPolicies` is off."""
+    if not cfg.gateway.network_policies:
+        return []
+    return [
+        worker_policy(names, cfg, gateway_name),
+        epp_policy(names, cfg, gateway_name),
+        decode_egress_policy(names, pool, cfg),
+    ]

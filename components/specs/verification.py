@@ -1,18 +1,53 @@
 """The verification Job of one pool: once the workers are Ready, one completion through the gateway's in-cluster
-Service, checked for an OpenAI `text_completion` answer. It proves the route, the pool and a worker answer; which
-transport moved the KV cache is shown by scripts/verify-pd."""
+Service, with a prompt the EPP disaggregates. It passes only on generated text.
+
+What it proves: the route, the InferencePool, the EPP and a decode worker answer a request long enough for the
+pool's decider to send it through prefill, so with a healthy EPP the prefill leg runs (a sidecar that refuses the
+leg, e.g. with HTTP 403, fails the request and the Job). What it does not prove: which transport moved the KV cache,
+or that the prefill leg was not skipped by a decider that never disaggregates; scripts/verify-pd shows the transport.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from typing import Any
 
-from components.config import PoolConfig, StackConfig
+from components.config import Decider, PoolConfig, StackConfig
 from components.specs import wiring
 from components.specs.gateway import gateway_service_name
 from components.specs.names import InstallNames, PoolNames
 from components.specs.security import restricted
+
+CHARS_PER_TOKEN = 4
+"""The EPP's prompt-length estimate: characters per token (llm-d/llm-d-inference-scheduler v0.7.0, the prefix-based
+P/D decider counts a prompt's tokens as its length in characters divided by this)."""
+MARGIN_TOKENS = 64
+"""Tokens above the decider's threshold, so rounding and a few cached tokens never keep a request decode-only."""
+FILLER = "Verification context line {i}: prefill computes this text once and decode reuses its KV cache. "
+MAX_TOKENS = 16
+"""More than one token: decode must generate from the transferred KV cache, not just return prefill's token."""
+
+
+def disaggregated_prompt_chars(pool: PoolConfig) -> int:
+    """The least prompt length (characters) that the pool's decider disaggregates when nothing of it is cached:
+    the selective decider needs nonCachedTokens estimated tokens, the `always` decider none (the margin stays)."""
+    threshold = pool.scheduling.non_cached_tokens if pool.scheduling.decider is Decider.SELECTIVE else 0
+    return CHARS_PER_TOKEN * (threshold + MARGIN_TOKENS)
+
+
+def filler(chars: int) -> str:
+    """Deterministic text of at least `chars` characters."""
+    out, i = [], 0
+    while sum(map(len, out)) < chars:
+        out.append(FILLER.format(i=i))
+        i += 1
+    return "".join(out)
+
+
+def prompt_tokens_estimate(prompt: str) -> int:
+    return math.floor(len(prompt) / CHARS_PER_TOKEN)
 
 
 def gateway_url(cfg: StackConfig) -> str | None:
@@ -27,13 +62,19 @@ def gateway_url(cfg: StackConfig) -> str | None:
 def verification_job(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
     url = gateway_url(cfg)
     assert url is not None, "preflight refuses verification without an in-cluster gateway Service"
-    body = json.dumps({"model": pool.model.served, "prompt": cfg.verification.prompt, "max_tokens": 16})
+    # The prompt starts with a nonce drawn when the pod runs, so no earlier run's prefix-cache entry can make the
+    # decider keep it decode-only; the rest is long enough for the decider on its own.
+    text = f"{filler(disaggregated_prompt_chars(pool))}{cfg.verification.prompt}"
+    body = json.dumps({"model": pool.model.served, "prompt": "@NONCE@ " + text, "max_tokens": MAX_TOKENS})
     headers = " ".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in sorted(pool.route.headers.items()))
     path = pool.route.path_prefix.rstrip("/") + "/v1/completions"
     script = (
-        f"answer=$(curl -sS --fail --retry 30 --retry-delay 10 --retry-all-errors --max-time 120 -X POST "
-        f"{url}{path} -H 'Content-Type: application/json' {headers} -d {shlex.quote(body)}) && echo \"$answer\" && "
-        'echo "$answer" | grep -q \'"text_completion"\''
+        "nonce=$(cat /proc/sys/kernel/random/uuid) && "
+        f"body=$(printf '%s' {shlex.quote(body)} | sed \"s/@NONCE@/run-$nonce/\") && "
+        f"answer=$(curl -sS --fail --retry 30 --retry-delay 10 --retry-all-errors --max-time 300 -X POST "
+        f'{url}{path} -H \'Content-Type: application/json\' {headers} -d "$body") && echo "$answer" && '
+        # Generated text, not only a well-formed answer: a "text" field that is not empty.
+        'echo "$answer" | grep -q \'"text_completion"\' && echo "$answer" | grep -q \'"text": *"[^"]\''
     )
     labels = {**names.install.common_labels(), wiring.LABEL_COMPONENT: "verification", wiring.LABEL_POOL: names.pool}
     return {

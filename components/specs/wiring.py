@@ -73,6 +73,7 @@ INFERENCE_POOL_API = f"{INFERENCE_POOL_GROUP}/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 EPP_CONFIG_API = "inference.networking.x-k8s.io/v1alpha1"
 ISTIO_DESTINATION_RULE_API = "networking.istio.io/v1"
+ISTIO_ENVOY_FILTER_API = "networking.istio.io/v1alpha3"
 AGENTGATEWAY_PARAMETERS_API = "agentgateway.dev/v1alpha1"
 GKE_POLICY_API = "networking.gke.io/v1"
 NIC_CLUSTER_POLICY_API = "mellanox.com/v1alpha1"
@@ -105,6 +106,11 @@ WAIT_FOR = "pulumi.com/waitFor"
 # --- KV transfer --------------------------------------------------------------------------------------------------
 KV_CONNECTOR = "NixlConnector"
 KV_ROLE = "kv_both"
+PREFILLER_HEADER = "x-prefiller-host-port"
+"""Where the EPP tells the decode sidecar which prefill pod to use (llm-d/llm-d-inference-scheduler v0.7.0,
+pkg/plugins/pre-request/disagg_headers_handler.go). On a decode-only decision the EPP leaves it out rather than
+removing it (GAIE v1.4.0 pkg/epp/handlers/request.go sends only SetHeaders), so a client's own value would reach
+the sidecar: each gateway strips it before the EPP runs (specs.gateway.client_prefiller_header_strip)."""
 SIDECAR_CONNECTOR = "nixlv2"
 """The routing sidecar's protocol for NixlConnector (prefill with do_remote_decode, then decode pulls the KV)."""
 

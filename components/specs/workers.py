@@ -111,26 +111,30 @@ def routing_sidecar(image: str, names: PoolNames, sidecar: SidecarConfig) -> dic
     """Decode only: a native sidecar (initContainer with restartPolicy Always, Kubernetes >= 1.29) that owns the
     pool port, runs the prefill leg for requests carrying x-prefiller-host-port, then forwards to local vLLM.
 
-    With SSRF protection it watches this pool's InferencePool and forwards only to its pods' addresses (it needs
-    the Role from `sidecar_role`)."""
+    Flags as routing sidecar v0.7.1 defines them (llm-d/llm-d-inference-scheduler v0.7.1,
+    pkg/sidecar/proxy/options.go, AddFlags): `--kv-connector` (nixlv2, shared-storage or sglang) and
+    `--inference-pool=<namespace>/<name>` replace the deprecated `--connector` and `--inference-pool-name` (both
+    removed in llm-d-router v0.10.0); `--vllm-port` is still current there; `--secure-proxy` defaults to true (TLS),
+    and the gateway and EPP talk plain HTTP to the pool. Without SSRF protection the sidecar creates no Kubernetes
+    client (allowlist.go, NewAllowlistValidator), so it needs no token. With SSRF protection it watches that pool
+    and forwards only to its pods (it needs the Role from `sidecar_role`); preflight refuses it for releases whose
+    allow-list cannot read a v1 pool."""
     args = [
         f"--port={wiring.SIDECAR_PORT}",
         f"--vllm-port={wiring.DECODE_VLLM_PORT}",
-        f"--connector={wiring.SIDECAR_CONNECTOR}",
+        f"--kv-connector={wiring.SIDECAR_CONNECTOR}",
+        f"--inference-pool={names.install.namespace}/{names.inference_pool}",
         "--secure-proxy=false",
         "--zap-encoder=json",
         f"--zap-log-level={sidecar.log_level}",
     ]
-    env = []
     if sidecar.ssrf_protection:
-        args += ["--enable-ssrf-protection=true", f"--inference-pool-name={names.inference_pool}"]
-        env = [{"name": "INFERENCE_POOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+        args.append("--enable-ssrf-protection=true")
     return {
         "name": wiring.SIDECAR_CONTAINER,
         "image": image,
         "restartPolicy": "Always",
         "args": args,
-        **({"env": env} if env else {}),
         "ports": [{"name": wiring.SIDECAR_PORT_NAME, "containerPort": wiring.SIDECAR_PORT, "protocol": "TCP"}],
         # No CPU limit: throttling the proxy adds latency to every request (kube-score allow-list).
         "resources": {

@@ -10,6 +10,7 @@ import pulumi
 import pytest
 
 from components.specs import gke as gke_specs
+from components.specs import gke_lifecycle as lifecycle
 from tests.harness import Recorder, Registered, run_program
 
 TOKEN = {"hfToken": "hf_not_a_real_token"}
@@ -99,7 +100,9 @@ def test_cluster_is_standard_dataplane_v2_vpc_native_private_with_dns_endpoint(d
     assert c["enableShieldedNodes"] is True
     assert c["removeDefaultNodePool"] is True
     assert c["deletionProtection"] is False  # so `pulumi destroy` works
-    assert c["releaseChannel"] == {"channel": "RAPID"} and c["minMasterVersion"] == "1.35"
+    # No minimum by default: a pinned minor fails cluster creation once the channel drops it.
+    assert c["releaseChannel"] == {"channel": "RAPID"} and "minMasterVersion" not in c
+    assert c["monitoringConfig"] == {"managedPrometheus": {"enabled": True}}  # the PodMonitorings need it
     assert "enableMultiNetworking" not in c  # DRANET and Device-type multi-networking must not share a cluster
 
 
@@ -152,7 +155,7 @@ def test_dra_gpu_pool_is_single_zone_a3_ultra_with_driver_off_dra_labels_and_aut
     assert nc["reservationAffinity"] == {
         "consumeReservationType": "SPECIFIC_RESERVATION",
         "key": "compute.googleapis.com/reservation-name",
-        "values": ["res-a3u"],
+        "values": ["projects/my-project/reservations/res-a3u"],
     }
     assert gpu["upgradeSettings"] == {"maxSurge": 0, "maxUnavailable": 1}
     system = ps["system"].inputs
@@ -174,9 +177,11 @@ def test_capacity_and_machine_options(gpu_pool, expect):
     for k, v in expect.items():
         assert gpu["nodeConfig"][k] == v
     if gpu_pool.get("capacity") == "spot":
-        assert "reservationAffinity" not in gpu["nodeConfig"] and gpu["nodeCount"] == 1
+        assert gpu["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+        assert gpu["nodeCount"] == 1
     if gpu_pool.get("capacity") == "flex-start":
-        assert gpu["nodeCount"] == 0 and gpu["autoscaling"]["totalMaxNodeCount"] == 2
+        assert "nodeCount" not in gpu and gpu["initialNodeCount"] == 0
+        assert gpu["autoscaling"]["totalMaxNodeCount"] == 2
     if gpu_pool.get("machineType") == "a4-highgpu-8g":
         assert gpu["nodeConfig"]["guestAccelerators"][0]["type"] == "nvidia-b200"
 
@@ -410,3 +415,337 @@ def test_shared_model_cache_mounts_one_node_directory_into_every_worker():
             "name": "model-cache",
             "hostPath": {"path": "/var/cache/huggingface", "type": "DirectoryOrCreate"},
         }
+
+
+# --- from an empty project: APIs, ordering for up and destroy -------------------------------------------------------
+SERVICE = "gcp:projects/service:Service"
+NEG_CLEANUP = "pulumi-python:dynamic/llmd:NegCleanup"
+CRDS_ESTABLISHED = "pulumi-python:dynamic/llmd:CrdsEstablished"
+VERIFIED_INSTALLER = "992db81257553607f1477945f1b3219632991829"
+
+
+@pytest.mark.parametrize("fixture", ["dra", "multinetwork"])
+def test_the_stack_enables_the_apis_it_needs_and_never_disables_them(fixture, request):
+    rec: Recorder = request.getfixturevalue(fixture)
+    services = {s.inputs["service"]: s for s in rec.of_type(SERVICE)}
+    assert {"container.googleapis.com", "compute.googleapis.com", "networkservices.googleapis.com"} <= set(services)
+    assert set(services) == set(gke_specs.REQUIRED_SERVICES)
+    for s in services.values():
+        assert s.inputs["disableOnDestroy"] is False and s.inputs["project"] == "my-project"
+    cluster = rec.one("gcp:container/cluster:Cluster")
+    for s in services.values():
+        assert rec.depends_on(cluster, s), s.name
+    # Every other GCP resource waits for the APIs too (a network needs compute, the service account iam).
+    for r in rec.resources:
+        if r.typ.startswith("gcp:") and r.typ != SERVICE:
+            assert rec.depends_on(r, services["compute.googleapis.com"]), r.name
+
+
+@pytest.mark.parametrize("fixture", ["dra", "multinetwork"])
+def test_the_cluster_depends_on_the_proxy_subnet_firewalls_and_neg_cleanup_so_destroy_removes_it_first(
+    fixture, request
+):
+    rec: Recorder = request.getfixturevalue(fixture)
+    cluster = rec.one("gcp:container/cluster:Cluster")
+    proxy = rec.one("gcp:compute/subnetwork:Subnetwork", "gke-proxy-only")
+    cleanup = rec.one(NEG_CLEANUP)
+    assert rec.depends_on(cluster, proxy)
+    for fw in rec.of_type("gcp:compute/firewall:Firewall"):
+        if fw.inputs["name"] in ("gke-internal", "gke-health-checks"):
+            assert rec.depends_on(cluster, fw), fw.name
+    # cluster -> NEG cleanup -> network, subnets, firewall rules: destroy runs the cleanup after the cluster is
+    # gone and before any of them.
+    assert rec.depends_on(cluster, cleanup)
+    needed = [
+        rec.one("gcp:compute/network:Network", "gke-net"),
+        rec.one("gcp:compute/subnetwork:Subnetwork", "gke-subnet"),
+        proxy,
+        rec.one("gcp:compute/firewall:Firewall", "gke-internal"),
+        rec.one("gcp:compute/firewall:Firewall", "gke-health-checks"),
+    ]
+    for n in needed:
+        assert rec.depends_on(cleanup, n), n.name
+    assert cleanup.inputs["network"] == "gke-net" and cleanup.inputs["project"] == "my-project"
+    # The Kubernetes provider (so every in-cluster object, the Gateway included) depends on the cluster.
+    assert rec.depends_on(rec.one("pulumi:providers:kubernetes"), cluster)
+
+
+class FakeNegs:
+    """A project's NEGs; `busy` NEGs refuse deletion that many times (a backend service still uses them)."""
+
+    def __init__(self, negs, busy=None, fail=None):
+        self.negs = list(negs)
+        self.busy = dict(busy or {})
+        self.fail = fail
+        self.deleted: list[str] = []
+
+    def list_negs(self, project):
+        assert project == "my-project"
+        return list(self.negs)
+
+    def delete_neg(self, project, zone, name):
+        if self.fail:
+            raise self.fail
+        if self.busy.get(name):
+            self.busy[name] -= 1
+            raise lifecycle.NegBusy("resourceInUseByAnotherResource")
+        self.negs = [n for n in self.negs if not (n.name == name and n.zone == zone)]
+        self.deleted.append(name)
+
+
+NET = "https://www.googleapis.com/compute/v1/projects/my-project/global/networks/gke-net"
+OTHER_NET = "https://www.googleapis.com/compute/v1/projects/my-project/global/networks/other"
+
+
+def neg(name, network=NET, zone="us-central1-b"):
+    return lifecycle.Neg(name, zone, network)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, s):
+        self.sleeps.append(s)
+        self.now += s
+
+
+@pytest.mark.parametrize(
+    ("negs", "busy", "deleted", "sleeps"),
+    [
+        ([], {}, [], 0),  # nothing left: done at once
+        # Only GKE's (k8s1-) NEGs of this VPC go; another VPC's and hand-made ones stay.
+        ([neg("k8s1-abcd1234-llm-d-pd-epp-9002-0f0f0f0f"), neg("k8s1-abcd1234-x", OTHER_NET), neg("mine")], {},
+         ["k8s1-abcd1234-llm-d-pd-epp-9002-0f0f0f0f"], 0),
+        ([neg("k8s1-a", zone="us-central1-a"), neg("k8s1-b")], {}, ["k8s1-a", "k8s1-b"], 0),
+        # Still used by a backend service twice: retried after a pause each time, then deleted.
+        ([neg("k8s1-a")], {"k8s1-a": 2}, ["k8s1-a"], 2),
+    ],
+)  # fmt: skip
+def test_drain_negs_deletes_gkes_negs_in_the_stacks_vpc_until_none_remain(negs, busy, deleted, sleeps):
+    client, clock = FakeNegs(negs, busy), Clock()
+    result = lifecycle.drain_negs(client, "my-project", "gke-net", lifecycle.NEG_DRAIN, clock.sleep, clock)
+    assert result.deleted == client.deleted == deleted
+    assert len(clock.sleeps) == sleeps
+    assert [n.name for n in client.negs] == [n.name for n in negs if n.name not in deleted]
+
+
+def test_drain_negs_gives_up_after_its_timeout_naming_what_is_left_and_the_fix():
+    client, clock = FakeNegs([neg("k8s1-a")], {"k8s1-a": 10**6}), Clock()
+    wait = lifecycle.WaitPolicy(timeout_s=60, interval_s=15)
+    with pytest.raises(lifecycle.DrainTimeout, match=r"us-central1-b/k8s1-a.*gcloud compute network-endpoint-groups"):
+        lifecycle.drain_negs(client, "my-project", "gke-net", wait, clock.sleep, clock)
+    assert clock.now == 60  # bounded: 4 pauses of 15 s
+
+
+def test_drain_negs_stops_at_once_on_an_error_waiting_cannot_fix():
+    client, clock = FakeNegs([neg("k8s1-a")], fail=PermissionError("403")), Clock()
+    with pytest.raises(PermissionError):
+        lifecycle.drain_negs(client, "my-project", "gke-net", lifecycle.NEG_DRAIN, clock.sleep, clock)
+    assert clock.sleeps == []
+
+
+def test_neg_cleanup_does_nothing_on_create_and_drains_with_the_compute_client_on_delete(monkeypatch):
+    from components import gke_lifecycle
+
+    client = FakeNegs([neg("k8s1-a"), neg("k8s1-b", OTHER_NET)])
+    monkeypatch.setattr(gke_lifecycle, "ComputeNegClient", lambda: client)
+    provider = gke_lifecycle.NegCleanupProvider()
+    props = {"project": "my-project", "network": "gke-net", "timeout_seconds": 60.0}
+    created = provider.create(props)
+    assert created.id == "my-project/gke-net" and client.deleted == []
+    provider.delete(created.id, props)
+    assert client.deleted == ["k8s1-a"]
+
+
+# --- custom resources wait for GKE's CRDs ---------------------------------------------------------------------------
+BUILTIN_GROUPS = {"core", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "resource.k8s.io",
+                  "helm.sh", "yaml"}  # fmt: skip
+
+
+@pytest.mark.parametrize("fixture", ["dra", "multinetwork"])
+def test_the_kubernetes_provider_waits_until_every_crd_the_stack_uses_is_established(fixture, request):
+    rec: Recorder = request.getfixturevalue(fixture)
+    wait = rec.one(CRDS_ESTABLISHED)
+    assert rec.depends_on(wait, rec.one("gcp:container/cluster:Cluster"))
+    assert rec.depends_on(rec.one("pulumi:providers:kubernetes"), wait)
+    used = {
+        (r.typ.split(":")[1].rsplit("/", 1)[0], r.typ.split(":")[2])
+        for r in rec.resources
+        if r.typ.startswith("kubernetes:") and r.typ.split(":")[1].rsplit("/", 1)[0] not in BUILTIN_GROUPS
+    }
+    assert used and {gke_specs.GKE_MANAGED_CRDS[k] for k in used} == set(wait.inputs["crds"])
+    assert wait.inputs["kubeconfig"]  # the stack's kubeconfig (a secret), read with gke-gcloud-auth-plugin
+
+
+class FakeCrds:
+    def __init__(self, appear_after: dict[str, int]):
+        self.appear_after, self.calls = appear_after, {}
+
+    def established(self, name):
+        self.calls[name] = self.calls.get(name, 0) + 1
+        after = self.appear_after.get(name)
+        if after is None:
+            return None
+        return None if self.calls[name] <= after else True
+
+
+def test_wait_for_crds_polls_until_each_is_established_then_times_out_naming_the_missing():
+    clock = Clock()
+    rounds = lifecycle.wait_for_crds(FakeCrds({"a": 0, "b": 3}), ["a", "b"], lifecycle.CRD_INSTALL, clock.sleep, clock)
+    assert rounds == 4 and clock.now == 3 * lifecycle.CRD_INSTALL.interval_s
+    clock = Clock()
+    with pytest.raises(lifecycle.CrdTimeout, match=r"CRDs: b\b"):
+        lifecycle.wait_for_crds(FakeCrds({"a": 0}), ["a", "b"], lifecycle.WaitPolicy(60, 10), clock.sleep, clock)
+    assert clock.now == 60
+
+
+def test_crds_established_keeps_the_kubeconfig_out_of_its_outputs_and_rewaits_only_for_new_crds(monkeypatch):
+    from components import gke_lifecycle
+
+    fake = FakeCrds({"a": 1})
+    monkeypatch.setattr(gke_lifecycle, "KubeCrdClient", lambda kubeconfig: fake)
+    monkeypatch.setattr(lifecycle.time, "sleep", lambda s: None)
+    provider = gke_lifecycle.CrdsEstablishedProvider()
+    props = {"kubeconfig": "apiVersion: v1", "crds": ["a"], "timeout_seconds": 60.0}
+    created = provider.create(props)
+    assert created.outs == {"crds": ["a"], "timeout_seconds": 60.0} and fake.calls == {"a": 2}
+    assert provider.diff(created.id, created.outs, {**props, "kubeconfig": "changed"}).changes is False
+    assert provider.diff(created.id, created.outs, {**props, "crds": ["a", "b"]}).changes is True
+
+
+# --- the GPU pool: capacity, drift, replacement ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reservation", "value"),
+    [
+        ("res-a3u", "projects/my-project/reservations/res-a3u"),
+        ("res-a3u/reservationBlocks/block-1", "projects/my-project/reservations/res-a3u/reservationBlocks/block-1"),
+        ("projects/owner-project/reservations/shared", "projects/owner-project/reservations/shared"),
+        (
+            "projects/owner-project/reservations/shared/reservationBlocks/b",
+            "projects/owner-project/reservations/shared/reservationBlocks/b",
+        ),
+    ],
+)
+def test_a_reservation_is_sent_as_its_full_path(reservation, value):
+    rec = run_program(gke_stack(gpuPool={"reservation": reservation}), TOKEN, "gke")
+    affinity = pools(rec)["gpu"].inputs["nodeConfig"]["reservationAffinity"]
+    assert affinity == {
+        "consumeReservationType": "SPECIFIC_RESERVATION",
+        "key": "compute.googleapis.com/reservation-name",
+        "values": [value],
+    }
+
+
+@pytest.mark.parametrize("fixture", ["dra", "multinetwork"])
+def test_the_gpu_pool_ignores_fields_the_api_reports_with_drift_and_is_unprotected_by_default(fixture, request):
+    rec: Recorder = request.getfixturevalue(fixture)
+    ps = pools(rec)
+    assert ps["gpu"].ignore_changes == [
+        "nodeConfig.labels",
+        "nodeConfig.ephemeralStorageLocalSsdConfig",
+        "nodeConfig.localNvmeSsdBlockConfig",
+        "initialNodeCount",
+    ]
+    assert ps["gpu"].protect is False and ps["system"].protect is False
+
+
+def test_gpu_pool_protect_sets_pulumi_protect_and_silences_the_replacement_warning():
+    from components import preflight
+    from components.config import load_config
+
+    rec = run_program(gke_stack(gpuPool={"reservation": "r", "protect": True}), TOKEN, "gke")
+    assert pools(rec)["gpu"].protect is True
+    for protect, warned in ((False, True), (True, False)):
+        cfg = load_config({**gke_stack(gpuPool={"reservation": "r", "protect": protect}), "hfTokenSecretName": "h"},
+                          "gke")  # fmt: skip
+        warnings = [w for w in preflight.run(cfg).warnings if "gpuPool.protect" in w]
+        assert bool(warnings) is warned
+        if warned:
+            for key in ("rdma.fabric", "gpuPool.capacity", "gpuPool.reservation", "clusterName"):
+                assert key in warnings[0]
+
+
+def test_a_min_version_is_sent_only_when_configured():
+    rec = run_program(gke_stack(minVersion="1.35"), TOKEN, "gke")
+    assert rec.one("gcp:container/cluster:Cluster").inputs["minMasterVersion"] == "1.35"
+
+
+# --- the driver installer ------------------------------------------------------------------------------------------
+def test_the_driver_installer_is_the_verified_commit_whose_manifest_is_a_served_apps_v1_daemonset(dra):
+    from components import catalog, preflight
+
+    url = dra.one("kubernetes:yaml/v2:ConfigFile").inputs["file"]
+    assert f"/container-engine-accelerators/{VERIFIED_INSTALLER}/" in url
+    kinds = catalog.GPU_DRIVER_INSTALLER_KINDS[VERIFIED_INSTALLER]
+    assert kinds == (("apps/v1", "DaemonSet"),)
+    assert preflight.removed_apis(kinds, catalog.NEWEST_KUBERNETES) == []
+
+
+@pytest.mark.parametrize(
+    ("kinds", "version", "removed"),
+    [
+        ((("extensions/v1beta1", "DaemonSet"),), "1.15", []),
+        ((("extensions/v1beta1", "DaemonSet"),), "1.16", [("extensions/v1beta1", "DaemonSet", "1.16")]),
+        ((("apps/v1", "DaemonSet"), ("policy/v1beta1", "PodDisruptionBudget")), "1.35.0-gke.1",
+         [("policy/v1beta1", "PodDisruptionBudget", "1.25")]),
+        ((("apps/v1", "DaemonSet"),), "1.36", []),
+    ],
+)  # fmt: skip
+def test_removed_apis_by_release(kinds, version, removed):
+    from components import preflight
+
+    assert preflight.removed_apis(kinds, version) == removed
+
+
+@pytest.mark.parametrize(
+    ("ref", "errors", "warnings"),
+    [
+        (VERIFIED_INSTALLER, [], []),
+        ("feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a", ["extensions/v1beta1 DaemonSet", "stopped serving in 1.16"], []),
+        ("0" * 40, [], ["not in the catalog"]),
+    ],
+)
+def test_preflight_refuses_a_driver_installer_the_cluster_no_longer_serves(ref, errors, warnings):
+    from components import preflight
+    from components.config import load_config
+
+    raw = {**gke_stack(), "hfTokenSecretName": "h", "clusterPrep": {"charts": {"gpuDriverInstallerRef": ref}}}
+    report = preflight.run(load_config(raw, "gke"))
+    key = "llm-d-pd:clusterPrep.charts.gpuDriverInstallerRef"
+    found_errors = [e for e in report.errors if e.startswith(key)]
+    found_warnings = [w for w in report.warnings if w.startswith(key)]
+    assert bool(found_errors) is bool(errors) and bool(found_warnings) is bool(warnings)
+    for text in errors:
+        assert text in found_errors[0]
+    for text in warnings:
+        assert text in found_warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("gke", "key", "text"),
+    [
+        ({"gpuPool": {"reservation": "Bad Name"}}, "gpuPool.reservation", "is not a reservation"),
+        ({"gpuPool": {"reservation": "projects/p/reservations/"}}, "gpuPool.reservation", "is not a reservation"),
+    ],
+)
+def test_preflight_refuses_a_malformed_reservation(gke, key, text):
+    from components import preflight
+    from components.config import load_config
+
+    report = preflight.run(load_config({**gke_stack(**gke), "hfTokenSecretName": "h"}, "gke"))
+    assert any(e.startswith(f"llm-d-pd:cluster.gke.{key}") and text in e for e in report.errors), report.errors
+
+
+def test_preflight_warns_when_gke_dra_takes_a_slower_channels_default_version():
+    from components import preflight
+    from components.config import load_config
+
+    for channel, warned in (("RAPID", False), ("REGULAR", True)):
+        cfg = load_config({**gke_stack(releaseChannel=channel), "hfTokenSecretName": "h"}, "gke")
+        warnings = [w for w in preflight.run(cfg).warnings if w.startswith("llm-d-pd:cluster.gke.minVersion")]
+        assert bool(warnings) is warned

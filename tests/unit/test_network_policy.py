@@ -1,6 +1,7 @@
-"""Ingress NetworkPolicies as an expectation table per gateway provider. The simulated cluster does not enforce
-policies, so a small evaluator of the NetworkPolicy semantics we use (pod selectors in the same namespace, IP
-blocks, TCP ports) answers "may this source reach this pod on this port?"."""
+"""NetworkPolicies (ingress, and the decode workers' egress) as expectation tables per gateway provider. The
+simulated cluster does not enforce policies, so a small evaluator of the NetworkPolicy semantics we use (pod
+selectors in the same namespace, IP blocks, TCP and UDP ports) answers "may this source reach that pod on this
+port?"."""
 
 from __future__ import annotations
 
@@ -53,9 +54,11 @@ def _peer_admits(peer: dict, src: dict) -> bool:
 
 def allowed(policies: list[dict], source: str, target: str, port: int | str) -> bool:
     src, dst = SOURCES[source], TARGETS[target]
-    applying = [p for p in policies if _selects(p["spec"]["podSelector"], dst)]
+    applying = [
+        p for p in policies if "Ingress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], dst)
+    ]
     if not applying:
-        return True  # no policy selects the pod: everything is allowed
+        return True  # no ingress policy selects the pod: everything is allowed
     for p in applying:
         for rule in p["spec"]["ingress"]:
             if "ports" in rule and not any(x["port"] == port for x in rule["ports"]):
@@ -71,7 +74,7 @@ def policies(provider: str, monitoring: str = "off", **rdma) -> list[dict]:
         gateway["proxySubnetCidr"] = "10.129.0.0/23"
     raw = {"hfTokenSecretName": "hf", "gateway": gateway, "rdma": rdma, "monitoring": {"backend": monitoring}}
     cfg = load_config(raw, "ib")
-    return [network_policy.worker_policy(PN, cfg, GW), network_policy.epp_policy(PN, cfg, GW)]
+    return network_policy.pool_policies(PN, cfg.pools[0], cfg, GW)
 
 
 # (source, target, port, allowed) for a pod-based gateway (istio, agentgateway, kgateway) on InfiniBand.
@@ -94,13 +97,18 @@ POD_GATEWAY = [
     ("random-pod", "epp", 9002, False),
     ("prefill", "epp", 9002, False),
     ("internet", "decode", 8000, False),
+    ("gateway", "epp", 9003, False),  # only GKE health-checks the EPP's gRPC health port from outside
 ]
 
 GKE = [
     ("gke-proxy", "decode", 8000, True),
     ("gke-proxy", "epp", 9002, True),
+    ("gke-proxy", "epp", 9003, True),
     ("gke-health-check", "prefill", 8000, True),
     ("gke-health-check", "epp", 9002, True),
+    ("gke-health-check", "epp", 9003, True),  # GKE health-checks the EPP over gRPC on its health port
+    ("internet", "epp", 9003, False),
+    ("random-pod", "epp", 9003, False),
     ("internet", "decode", 8000, False),
     ("internet", "epp", 9002, False),
     ("gateway", "decode", 8000, False),  # GKE has no gateway pods
@@ -133,3 +141,101 @@ def test_scrapers_reach_the_metrics_ports_only_when_monitoring_is_on():
     assert not allowed(on, "prometheus", "epp", 9002) and not allowed(on, "prometheus", "prefill", 5600)
     off = policies("istio")
     assert not allowed(off, "prometheus", "decode", "vllm") and not allowed(off, "prometheus", "epp", 9090)
+
+
+# --- egress of decode workers -----------------------------------------------------------------------------------------
+DESTINATIONS = {
+    **SOURCES,
+    "other-pool-prefill": {"labels": NAMES.pool("qwen").worker_labels(Role.PREFILL, MODEL)},
+    "kube-dns": {"labels": {"k8s-app": "kube-dns"}, "namespace": "kube-system", "ip": "10.8.0.10"},
+    "api-server": {"ip": "10.0.0.2"},
+    "gke-node": {"ip": "10.0.0.5"},
+    "gke-pod": {"ip": "10.4.1.2"},
+    "hugging-face": {"ip": "18.244.202.60"},
+}
+
+
+def _egress_peer_admits(peer: dict, dst: dict) -> bool:
+    if "podSelector" in peer:
+        return "labels" in dst and "namespace" not in dst and _selects(peer["podSelector"], dst["labels"])
+    if "ipBlock" in peer and "ip" in dst:
+        ip = ipaddress.ip_address(dst["ip"])
+        block = peer["ipBlock"]
+        if ip.version != ipaddress.ip_network(block["cidr"]).version:
+            return False
+        excluded = any(ip in ipaddress.ip_network(e) for e in block.get("except", []))
+        return ip in ipaddress.ip_network(block["cidr"]) and not excluded
+    return False
+
+
+def egress_allowed(pols: list[dict], source: str, dest: str, port: int, protocol: str = "TCP") -> bool:
+    src, dst = TARGETS[source], DESTINATIONS[dest]
+    applying = [p for p in pols if "Egress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], src)]
+    if not applying:
+        return True
+    for p in applying:
+        for rule in p["spec"]["egress"]:
+            if "ports" in rule and not any(x["port"] == port and x["protocol"] == protocol for x in rule["ports"]):
+                continue
+            if "to" not in rule or any(_egress_peer_admits(peer, dst) for peer in rule["to"]):
+                return True
+    return False
+
+
+# (source, destination, port, protocol, allowed) on InfiniBand (KV over RDMA: no TCP data path).
+EGRESS = [
+    ("decode", "prefill", 8000, "TCP", True),  # the sidecar's prefill leg
+    ("decode", "prefill", 5600, "TCP", True),  # NIXL side channel
+    ("decode", "prefill", 40000, "TCP", False),
+    ("decode", "other-pool-prefill", 8000, "TCP", False),  # a client's x-prefiller-host-port cannot leave the pool
+    ("decode", "other-install-decode", 8000, "TCP", False),
+    ("decode", "decode", 8000, "TCP", False),
+    ("decode", "epp", 9002, "TCP", False),
+    ("decode", "random-pod", 8000, "TCP", False),
+    ("decode", "kube-dns", 53, "UDP", True),
+    ("decode", "kube-dns", 53, "TCP", True),
+    ("decode", "api-server", 6443, "TCP", False),  # no API access without SSRF protection
+    ("decode", "hugging-face", 443, "TCP", True),  # model downloads
+    ("decode", "hugging-face", 80, "TCP", False),
+    ("decode", "internet", 22, "TCP", False),
+    ("prefill", "random-pod", 8000, "TCP", True),  # prefill's egress is not restricted here
+]
+
+
+@pytest.mark.parametrize("provider", ["istio", "agentgateway", "kgateway", "gke"])
+@pytest.mark.parametrize(("source", "dest", "port", "protocol", "expected"), EGRESS)
+def test_decode_egress(provider, source, dest, port, protocol, expected):
+    assert egress_allowed(policies(provider), source, dest, port, protocol) is expected
+
+
+def gke_stack_policies(**gateway) -> list[dict]:
+    from tests.harness import GKE_CLUSTER
+
+    raw = {"hfTokenSecretName": "hf", "cluster": GKE_CLUSTER, "gateway": gateway}
+    cfg = load_config(raw, "gke")
+    return network_policy.pool_policies(PN, cfg.pools[0], cfg, GW)
+
+
+def test_on_a_gke_cluster_it_creates_decode_pods_download_from_outside_its_ranges_only():
+    p = gke_stack_policies()
+    assert egress_allowed(p, "decode", "hugging-face", 443)
+    for inside in ("gke-pod", "gke-node", "api-server"):
+        assert not egress_allowed(p, "decode", inside, 443), inside
+
+
+def test_download_cidrs_replace_the_default_destination():
+    p = gke_stack_policies(downloadCidrs=["18.244.0.0/16"], downloadPorts=[443, 8443])
+    assert egress_allowed(p, "decode", "hugging-face", 8443)
+    assert not egress_allowed(p, "decode", "internet", 443)
+
+
+def test_with_ssrf_protection_the_sidecar_may_reach_the_api_server():
+    raw = {"hfTokenSecretName": "hf", "pools": [{"name": "llama", "sidecar": {"ssrfProtection": True}}]}
+    cfg = load_config(raw, "ib")
+    p = network_policy.pool_policies(PN, cfg.pools[0], cfg, GW)
+    assert egress_allowed(p, "decode", "api-server", 6443) and egress_allowed(p, "decode", "api-server", 443)
+
+
+def test_network_policies_off_means_none():
+    cfg = load_config({"hfTokenSecretName": "hf", "gateway": {"networkPolicies": False}}, "ib")
+    assert network_policy.pool_policies(PN, cfg.pools[0], cfg, GW) == []

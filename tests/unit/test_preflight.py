@@ -125,7 +125,15 @@ INVALID = [
     ({"pools": [{"name": "a"}, {"name": "a", "route": {"pathPrefix": "/x"}}]}, "llm-d-pd:pools", "unique"),
     ({"pools": [{"name": "a"}, {"name": "b"}]}, "llm-d-pd:pools", "route match"),
     ({"hfToken": True}, "llm-d-pd:hfToken", "exactly one"),
-]
+    # P/D rules of the pinned upstream releases.
+    (pool(sidecar={"ssrfProtection": True}), "llm-d-pd:pools[0].sidecar.ssrfProtection", "llm-d/llm-d#1365"),
+    (pool(prefill={"tensorParallelism": 4}, decode={"tensorParallelism": 2}),
+     "llm-d-pd:pools[0].prefill.tensorParallelism", "only for MLA models"),
+    (pool(decode={"extraArgs": ["--kv-transfer-config={}"]}), "llm-d-pd:pools[0].decode.extraArgs", "remove it"),
+    (pool(prefill={"extraArgs": ["--block_size=64"]}), "llm-d-pd:pools[0].prefill.extraArgs", "blockSize"),
+    (pool(scheduling={"nonCachedTokens": 40000}), "llm-d-pd:pools[0].scheduling.nonCachedTokens", "lower it"),
+    ({"gateway": {"downloadCidrs": ["10.0.0.0/33"]}}, "llm-d-pd:gateway.downloadCidrs", "CIDR"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("raw", "key", "fix"), INVALID, ids=[f"{i:02d}" for i in range(len(INVALID))])
@@ -235,3 +243,31 @@ def test_spot_and_flex_start_capacity_warn():
     assert spot.ok and flex.ok
     assert any("preempted" in w for w in spot.warnings)
     assert any("experimental" in w for w in flex.warnings)
+
+
+@pytest.mark.parametrize(
+    ("image", "verdict"),
+    [
+        ("ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1", "error"),
+        ("ghcr.io/llm-d/llm-d-routing-sidecar:v0.8.3", "error"),
+        ("ghcr.io/llm-d/llm-d-routing-sidecar:v0.9.0", "error"),  # the fix (PR #1696) shipped in v0.10.0
+        ("ghcr.io/llm-d/llm-d-routing-sidecar:v0.10.0", "ok"),
+        ("ghcr.io/llm-d/llm-d-routing-sidecar:0.10.0-rc1", "ok"),
+        ("registry.local:5000/sidecar@sha256:" + "a" * 64, "warning"),
+    ],
+)
+def test_ssrf_protection_is_refused_for_sidecars_whose_allow_list_cannot_read_a_v1_pool(image, verdict):
+    r = report({"images": {"sidecar": image}, **pool(sidecar={"ssrfProtection": True})})
+    key = "llm-d-pd:pools[0].sidecar.ssrfProtection"
+    assert any(key in e for e in r.errors) is (verdict == "error")
+    assert any(key in w for w in r.warnings) is (verdict == "warning")
+
+
+def test_the_seed_topology_passes_the_upstream_pd_rules():
+    assert report({}).ok
+    assert report(pool(prefill={"tensorParallelism": 2}, decode={"tensorParallelism": 4})).ok  # prefill TP below
+    mla = {"checkpointSize": "10G", "layers": 8, "attentionHeads": 32, "kvHeads": 32, "headDim": 128,
+           "maxContext": 65536, "mla": True}  # fmt: skip
+    r = report(pool(model={"id": "org/mla-model", "facts": mla}, prefill={"tensorParallelism": 4},
+                    decode={"tensorParallelism": 2}))  # fmt: skip
+    assert not any("prefill.tensorParallelism" in e for e in r.errors)

@@ -145,3 +145,12 @@ def test_bad_input_stops_before_any_resource_is_registered(config, secrets, plai
         run_program(config, secrets=secrets, plain=plain, recorder=rec)
     assert key in str(e.value)
     assert rec.resources == []
+
+
+def test_istio_route_waits_for_the_header_strip_and_decode_pods_get_an_egress_policy(ib):
+    ef = ib.one("kubernetes:networking.istio.io/v1alpha3:EnvoyFilter")
+    route = ib.one("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    assert ib.depends_on(route, ef)
+    egress = ib.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "ib-llama-decode-egress")
+    assert egress.inputs["spec"]["policyTypes"] == ["Egress"]
+    assert egress.inputs["spec"]["podSelector"]["matchLabels"]["llm-d.ai/role"] == "decode"

@@ -48,7 +48,12 @@ def test_decode_pods_route_through_sidecar_on_8000_to_vllm_on_8200():
     vllm = container(dep, "vllm")
     assert sidecar["restartPolicy"] == "Always"  # native sidecar
     assert "--port=8000" in sidecar["args"] and "--vllm-port=8200" in sidecar["args"]
-    assert "--connector=nixlv2" in sidecar["args"]
+    # Flag names of routing sidecar v0.7.1 (cmd/pd-sidecar); --connector / --inference-pool-name are deprecated there.
+    assert "--kv-connector=nixlv2" in sidecar["args"]
+    assert f"--inference-pool=llm-d-pd/{PN.inference_pool}" in sidecar["args"]
+    assert not any(a.startswith(("--connector=", "--inference-pool-name=")) for a in sidecar["args"])
+    # Off by default: up to v0.8.x the allow-list cannot read a v1 pool and answers every P/D request with 403.
+    assert not any("ssrf" in a for a in sidecar["args"])
     assert [p["containerPort"] for p in sidecar["ports"]] == [8000]
     assert arg_after(vllm["args"], "--port") == "8200"
     assert {"name": "vllm", "containerPort": 8200, "protocol": "TCP"} in vllm["ports"]
@@ -295,15 +300,17 @@ def test_gke_route_has_no_port_or_timeouts_and_health_check_uses_a_fixed_port():
 
 
 def test_ssrf_protected_sidecar_only_forwards_within_its_pool_and_can_watch_it():
-    dep = deployment(Role.DECODE)
+    cfg = load_config(
+        {"hfTokenSecretName": "hf", "pools": [{"name": "llama", "sidecar": {"ssrfProtection": True}}]}, "ib"
+    )
+    pool = cfg.pools[0]
+    dep = deployment(Role.DECODE, cfg)
     sidecar = container(dep, "routing-proxy")
     assert "--enable-ssrf-protection=true" in sidecar["args"]
-    assert f"--inference-pool-name={PN.inference_pool}" in sidecar["args"]
-    env = {e["name"]: e for e in sidecar["env"]}
-    assert env["INFERENCE_POOL_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-    role = workers.sidecar_role(PN, POOL)
-    binding = workers.sidecar_role_binding(PN, POOL)
-    sa = workers.worker_service_account(PN, POOL, Role.DECODE)
+    assert f"--inference-pool=llm-d-pd/{PN.inference_pool}" in sidecar["args"]
+    role = workers.sidecar_role(PN, pool)
+    binding = workers.sidecar_role_binding(PN, pool)
+    sa = workers.worker_service_account(PN, pool, Role.DECODE)
     assert {tuple(r["resources"]) for r in role["rules"]} == {("inferencepools",), ("pods",)}
     assert all(r["verbs"] == ["get", "list", "watch"] for r in role["rules"])
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
@@ -313,15 +320,12 @@ def test_ssrf_protected_sidecar_only_forwards_within_its_pool_and_can_watch_it()
         == dep["spec"]["template"]["spec"]["serviceAccountName"]
     )
     assert sa["automountServiceAccountToken"] is True  # the sidecar needs its token
-    assert workers.worker_service_account(PN, POOL, Role.PREFILL)["automountServiceAccountToken"] is False
+    assert workers.worker_service_account(PN, pool, Role.PREFILL)["automountServiceAccountToken"] is False
 
 
 def test_without_ssrf_protection_the_decode_pod_gets_no_token_and_no_role():
-    cfg = load_config(
-        {"hfTokenSecretName": "hf", "pools": [{"name": "llama", "sidecar": {"ssrfProtection": False}}]}, "ib"
-    )
-    pool = cfg.pools[0]
-    sidecar = container(deployment(Role.DECODE, cfg), "routing-proxy")
+    pool = POOL  # the default
+    sidecar = container(deployment(Role.DECODE), "routing-proxy")
     assert not any("ssrf" in a for a in sidecar["args"]) and "env" not in sidecar
     assert not workers.needs_api_access(pool, Role.DECODE)
     assert workers.worker_service_account(PN, pool, Role.DECODE)["automountServiceAccountToken"] is False
@@ -340,3 +344,49 @@ def test_cutover_configs_are_checked():
         load_config({"hfTokenSecretName": "hf", "pools": [{"name": "blue"}, {"name": "green"}]}, "ib")
     with pytest.raises(ConfigError, match="no pool has serve: true"):
         load_config({"hfTokenSecretName": "hf", "pools": [{"name": "blue", "serve": False}]}, "ib")
+
+
+# --- a client's x-prefiller-host-port never reaches the sidecar ----------------------------------------------------
+def _strip_filters(rule: dict) -> list[dict]:
+    return [
+        f for f in rule.get("filters", [])
+        if f["type"] == "RequestHeaderModifier" and wiring.PREFILLER_HEADER in f["requestHeaderModifier"]["remove"]
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", ["agentgateway", "kgateway"])
+def test_agentgateway_strips_the_clients_prefiller_header_in_the_route_rule(provider):
+    """Rule-level: agentgateway applies it before it calls the EPP (a backendRef-level filter would run after)."""
+    cfg = load_config({"hfTokenSecretName": "hf", "gateway": {"provider": provider}}, "ib")
+    route = gateway.http_route(NAMES, cfg.pools, cfg.gateway)
+    for rule in route["spec"]["rules"]:
+        assert len(_strip_filters(rule)) == 1
+        assert all("filters" not in b for b in rule["backendRefs"])
+    assert gateway.client_prefiller_header_strip(NAMES, cfg.gateway) is None
+
+
+def test_istio_strips_the_clients_prefiller_header_before_every_http_filter_and_not_in_the_route():
+    """An HTTPRoute filter becomes Envoy route config, applied after ext_proc: it would drop the EPP's value too."""
+    cfg = load_config({"hfTokenSecretName": "hf"}, "ib")
+    for rule in gateway.http_route(NAMES, cfg.pools, cfg.gateway)["spec"]["rules"]:
+        assert _strip_filters(rule) == []
+    ef = gateway.client_prefiller_header_strip(NAMES, cfg.gateway)
+    assert ef["apiVersion"] == "networking.istio.io/v1alpha3" and ef["kind"] == "EnvoyFilter"
+    # It attaches to this install's Gateway (in the Gateway's namespace: Istio never matches across namespaces).
+    assert ef["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": NAMES.gateway()}
+    ]
+    assert ef["metadata"]["namespace"] == NAMES.namespace and "workloadSelector" not in ef["spec"]
+    (patch,) = ef["spec"]["configPatches"]
+    assert patch["applyTo"] == "HTTP_FILTER" and patch["match"]["context"] == "GATEWAY"
+    assert patch["patch"]["operation"] == "INSERT_FIRST"  # ahead of the inference ext_proc filter
+    mutation = patch["patch"]["value"]["typed_config"]
+    assert mutation["@type"].endswith("envoy.extensions.filters.http.header_mutation.v3.HeaderMutation")
+    assert mutation["mutations"]["request_mutations"] == [{"remove": "x-prefiller-host-port"}]
+
+
+def test_gke_has_no_header_strip_and_relies_on_the_decode_egress_policy():
+    cfg = load_config({"hfTokenSecretName": "hf", "gateway": {"provider": "gke"}}, "ib")
+    assert gateway.client_prefiller_header_strip(NAMES, cfg.gateway) is None
+    for rule in gateway.http_route(NAMES, cfg.pools, cfg.gateway)["spec"]["rules"]:
+        assert _strip_filters(rule) == []
