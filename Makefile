@@ -12,7 +12,7 @@ ACTIONLINT_VERSION := v1.7.12
 KUBE_SCORE_VERSION := v1.20.0
 export LLMD_KUBE_SCORE := $(TOOLS)/kube-score-$(KUBE_SCORE_VERSION)
 
-.PHONY: demo demo-down test test-unit test-e2e lint engine cluster-up cluster-down bench render clean
+.PHONY: demo demo-down test test-unit test-e2e lint fmt engine cluster-up cluster-down bench render clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,10 +65,23 @@ $(LLMD_KUBE_SCORE):
 	GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 	mv $(TOOLS)/kube-score $@
 
+SHELL_SCRIPTS := scripts/build-engine scripts/local-cluster scripts/verify-pd scripts/shims/pulumi-analyzer-policy-python .ci/run
+# Extensionless Python scripts: each is its own __main__, so the type checker takes them one at a time.
+PY_SCRIPTS := scripts/stack scripts/bench scripts/fetch-crds
+
+## ruff (every Python file, extensionless scripts included), shellcheck, mypy, actionlint.
 lint: venv $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/shellcheck -x $(SHELL_SCRIPTS)
+	$(VENV)/bin/mypy
+	for s in $(PY_SCRIPTS); do $(VENV)/bin/mypy "$$s"; done
 	$(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
+
+## Format the Python sources.
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: venv crds engine
 	$(PY) scripts/bench

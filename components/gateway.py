@@ -102,6 +102,8 @@ class InferenceGateway(pulumi.ComponentResource):
             gw_specs.http_route(args.names, args.pools, args.gateway),
             args.namespace,
             # No traffic before a client's x-prefiller-host-port is stripped.
-            pulumi.ResourceOptions(parent=self, depends_on=[self.gateway, *([self.header_strip] if strip else [])]),
+            pulumi.ResourceOptions(
+                parent=self, depends_on=[self.gateway, *([self.header_strip] if self.header_strip else [])]
+            ),
         )
         self.register_outputs({})

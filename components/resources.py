@@ -31,6 +31,7 @@ class ObservedCustomResource(k8s.apiextensions.CustomResource):
     addresses once it is Programmed."""
 
     status: pulumi.Output[Any]
+    metadata: pulumi.Output[Any]
 
     def __init__(
         self, name: str, obj: dict[str, Any], namespace: pulumi.Input[str] | None, opts: pulumi.ResourceOptions

@@ -29,7 +29,7 @@ def on(types: tuple[str, ...], check):
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if args.resource_type in types:
             for message in check(args.props, args):
-                report(message)
+                report(message, None)
 
     return validate
 
@@ -46,7 +46,7 @@ def across(target: str, others: str, check):
         for r in args.resources:
             if r.resource_type == target:
                 for message in check(r.props, related):
-                    report(message)
+                    report(message, None)
 
     return validate
 

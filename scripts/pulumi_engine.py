@@ -108,15 +108,18 @@ def recover(stack: auto.Stack, on_output=print) -> tuple[list[tuple[str, str]], 
     values, and every object here belongs to this stack."""
     with contextlib.suppress(auto.CommandError):  # nothing to cancel
         stack.cancel()
-    imports = pending_create_imports(stack.export_stack().deployment)
+    imports = pending_create_imports(dict(stack.export_stack().deployment or {}))
     args = ["refresh", "--yes", "--non-interactive", "--skip-preview", "--color", "never", "--stack", stack.name]
     for urn, object_id in imports:  # a flat list: URN, ID, URN, ID, ...
         args += [f"--import-pending-creates={urn}", f"--import-pending-creates={object_id}"]
     ws = stack.workspace
+    assert isinstance(ws, auto.LocalWorkspace)
     ws.pulumi_command.run(args, ws.work_dir, ws.env_vars, on_output=on_output)
-    ws.env_vars["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
+    env = ws.env_vars
+    assert isinstance(env, dict)  # LocalWorkspace keeps a plain dict
+    env["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
     try:
         result = stack.up(on_output=on_output, color="never")
     finally:
-        del ws.env_vars["PULUMI_K8S_ENABLE_PATCH_FORCE"]
+        del env["PULUMI_K8S_ENABLE_PATCH_FORCE"]
     return imports, result

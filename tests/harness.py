@@ -11,7 +11,7 @@ import pulumi
 
 PROJECT = "llm-d-pd"
 
-GKE_CLUSTER = {
+GKE_CLUSTER: dict[str, Any] = {
     "kind": "gke",
     "gke": {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}},
 }

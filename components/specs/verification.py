@@ -39,10 +39,9 @@ def disaggregated_prompt_chars(pool: PoolConfig) -> int:
 
 def filler(chars: int) -> str:
     """Deterministic text of at least `chars` characters."""
-    out, i = [], 0
-    while sum(map(len, out)) < chars:
-        out.append(FILLER.format(i=i))
-        i += 1
+    out: list[str] = []
+    while sum(len(line) for line in out) < chars:
+        out.append(FILLER.format(i=len(out)))
     return "".join(out)
 
 

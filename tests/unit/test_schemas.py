@@ -35,7 +35,7 @@ def kubernetes_objects(resources: list[Registered]) -> list[dict[str, Any]]:
     ]
 
 
-CONFIGS = {
+CONFIGS: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
     "ib-istio": ({"clusterPrep": {"enabled": True, "networkOperator": True}}, TOKEN),
     "agentgateway-two-pools": (
         {
