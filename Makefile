@@ -65,7 +65,8 @@ $(LLMD_KUBE_SCORE):
 	GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$(TOOLS) go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 	mv $(TOOLS)/kube-score $@
 
-SHELL_SCRIPTS := scripts/build-engine scripts/local-cluster scripts/verify-pd scripts/shims/pulumi-analyzer-policy-python .ci/run
+SHELL_SCRIPTS := scripts/build-engine scripts/local-cluster scripts/verify-pd scripts/shims/pulumi-analyzer-policy-python \
+	scripts/shims/pulumi-resource-pulumi-python .ci/run
 # Extensionless Python scripts: each is its own __main__, so the type checker takes them one at a time.
 PY_SCRIPTS := scripts/stack scripts/bench scripts/fetch-crds
 

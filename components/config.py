@@ -7,21 +7,17 @@ fix. Secrets never enter these models: for `hfToken` the model records only that
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from lightkube.utils.quantity import parse_quantity
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
-    PositiveInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,10 +26,37 @@ from pydantic.alias_generators import to_camel
 
 from components.specs.names import (
     DNS_1035_LABEL,
-    DNS_1123_LABEL,
     MAX_POOL_NAME_LEN,
     MAX_PREFIX_LEN,
     sanitize_prefix,
+)
+from components.vocabulary import (
+    GO_MAX_DURATION_S,
+    Affinity,
+    Cidr,
+    CommitSha,
+    DnsLabel,
+    DnsSubdomain,
+    EnvVarName,
+    GcpProjectId,
+    GcpRegion,
+    GcpReservation,
+    GcpResourceName,
+    GcpZone,
+    HttpHeaderName,
+    HttpHeaderValue,
+    HttpPathPrefix,
+    ImageRef,
+    Ipv4Cidr,
+    LabelValue,
+    NonNegativeInt32,
+    NonNegativeQuantity,
+    PositiveInt32,
+    QualifiedName,
+    Token,
+    Toleration,
+    Version,
+    qualified_name_problem,
 )
 
 PROJECT = "llm-d-pd"
@@ -49,46 +72,10 @@ NODE_BRINGUP_ALLOWANCE_S = 10 * 60
 """Added to the startup budget for the readiness wait: image pull and a node scaling up."""
 
 
-# --- field types ----------------------------------------------------------------------------------------------------
-def _quantity(v: str) -> str:
-    try:
-        parse_quantity(v)
-    except (ValueError, TypeError):
-        raise ValueError(f"{v!r} is not a Kubernetes quantity; write it like 8, 500m, 64Gi or 100G") from None
-    return v
-
-
-Quantity = Annotated[str, AfterValidator(_quantity)]
-
-
-def _dns_label(v: str) -> str:
-    if not DNS_1123_LABEL.match(v) or len(v) > 63:
-        raise ValueError(f"{v!r} is not a DNS-1123 label; use lower-case letters, digits and '-', at most 63")
-    return v
-
-
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-
+# --- field types (the shared ones live in components/vocabulary.py) -------------------------------------------------
 _EXTENDED_RESOURCE = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
-
-
-def _image(v: str) -> str:
-    ref = v.split("@", 1)
-    if len(ref) == 2:
-        if not re.fullmatch(r"sha256:[0-9a-f]{64}", ref[1]):
-            raise ValueError(f"{v!r} has a malformed digest; use repo@sha256:<64 hex>")
-        return v
-    last = v.rsplit("/", 1)[-1]
-    if ":" not in last:
-        raise ValueError(f"{v!r} has no tag; pin a release tag or a digest (repo:v1.2.3 or repo@sha256:...)")
-    if last.endswith(":latest"):
-        raise ValueError(f"{v!r} uses 'latest'; pin a release tag or a digest so every pod runs the same build")
-    return v
-
-
-ImageRef = Annotated[str, AfterValidator(_image)]
 
 
 class CamelModel(BaseModel):
@@ -101,14 +88,14 @@ class CamelModel(BaseModel):
 class ModelFactsConfig(CamelModel):
     """Architecture of a model the catalog does not know (numbers from its config.json and safetensors)."""
 
-    checkpoint_size: Quantity = Field(description="Published weights, e.g. 72.7G.")
-    layers: PositiveInt
-    attention_heads: PositiveInt
-    kv_heads: PositiveInt
-    head_dim: PositiveInt
-    max_context: PositiveInt
-    sliding_window: NonNegativeInt = 0
-    sliding_window_layers: NonNegativeInt = 0
+    checkpoint_size: NonNegativeQuantity = Field(description="Published weights, e.g. 72.7G.")
+    layers: PositiveInt32
+    attention_heads: PositiveInt32
+    kv_heads: PositiveInt32
+    head_dim: PositiveInt32
+    max_context: PositiveInt32
+    sliding_window: NonNegativeInt32 = 0
+    sliding_window_layers: NonNegativeInt32 = 0
     mla: bool = Field(False, description="Multi-head latent attention (DeepSeek-style); allows prefill TP > decode TP.")
 
 
@@ -116,10 +103,10 @@ class ModelConfig(CamelModel):
     """The model a pool serves."""
 
     id: str = Field(DEFAULT_MODEL, description="Hugging Face model id (org/name).")
-    served_name: str | None = Field(None, description="Name clients send as `model`; defaults to `id`.")
-    max_model_len: PositiveInt = Field(32000, description="vLLM --max-model-len.")
-    block_size: PositiveInt = Field(128, description="vLLM --block-size; prefill and decode must agree.")
-    cache_size: Quantity = Field("100Gi", description="sizeLimit of the per-pod model cache (emptyDir).")
+    served_name: Token | None = Field(None, description="Name clients send as `model`; defaults to `id`.")
+    max_model_len: PositiveInt32 = Field(32000, description="vLLM --max-model-len.")
+    block_size: PositiveInt32 = Field(128, description="vLLM --block-size; prefill and decode must agree.")
+    cache_size: NonNegativeQuantity = Field("100Gi", description="sizeLimit of the per-pod model cache (emptyDir).")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="vLLM --kv-cache-dtype (auto: BF16).")
     facts: ModelFactsConfig | None = Field(None, description="Architecture of a model the catalog does not know.")
@@ -127,13 +114,19 @@ class ModelConfig(CamelModel):
     @field_validator("id")
     @classmethod
     def _hf_id(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", v):
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", v, flags=re.ASCII) or len(v) > 200:
             raise ValueError(f"{v!r} is not a Hugging Face id; write it as org/name")
         return v
 
     @property
     def served(self) -> str:
         return self.served_name or self.id
+
+
+MAX_TENSOR_PARALLELISM = 1024
+"""GPUs per pod: far above any node (the fit check names the real limit), low enough to stay a sane int32."""
+MAX_READINESS_TIMEOUT_MINUTES = GO_MAX_DURATION_S // 60
+"""The readiness wait becomes a Pulumi custom timeout, which the engine parses as a Go duration."""
 
 
 class RolloutStrategy(StrEnum):
@@ -145,23 +138,27 @@ class RolloutStrategy(StrEnum):
 class RoleConfig(CamelModel):
     """One role (prefill or decode) of a pool."""
 
-    replicas: NonNegativeInt
-    tensor_parallelism: PositiveInt = Field(description="GPUs per pod (vLLM --tensor-parallel-size).")
-    cpu: Quantity
-    memory: Quantity
-    extra_args: list[str] = Field(default_factory=list, description="Appended to the vLLM args.")
-    extra_env: dict[str, str] = Field(default_factory=dict, description="Added to the vLLM env.")
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = Field(
-        default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    replicas: NonNegativeInt32
+    tensor_parallelism: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLELISM)] = Field(
+        description="GPUs per pod (vLLM --tensor-parallel-size)."
     )
-    affinity: dict[str, Any] | None = None
-    priority_class_name: str | None = None
+    cpu: NonNegativeQuantity
+    memory: NonNegativeQuantity
+    extra_args: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Appended to the vLLM args."
+    )
+    extra_env: dict[EnvVarName, str] = Field(default_factory=dict, description="Added to the vLLM env.")
+    node_selector: dict[QualifiedName, LabelValue] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    )
+    affinity: Affinity | None = None
+    priority_class_name: DnsSubdomain | None = None
     strategy: RolloutStrategy = RolloutStrategy.RECREATE
-    startup_failure_threshold: PositiveInt = Field(
+    startup_failure_threshold: PositiveInt32 = Field(
         60, description="Startup probe failures allowed, 30 s apart (60 = 30 minutes to download and load)."
     )
-    readiness_timeout_minutes: PositiveInt | None = Field(
+    readiness_timeout_minutes: Annotated[int, Field(ge=1, le=MAX_READINESS_TIMEOUT_MINUTES)] | None = Field(
         None, description="How long `pulumi up` waits for the Deployment; default: startup budget + 10 min."
     )
 
@@ -171,6 +168,15 @@ class RoleConfig(CamelModel):
         if "HF_TOKEN" in v:
             raise ValueError("HF_TOKEN must not be a plain env value; set hfToken as a secret or hfTokenSecretName")
         return v
+
+    @model_validator(mode="after")
+    def _timeout_parses(self) -> RoleConfig:
+        if self.readiness_timeout_minutes is None and self.readiness_timeout_s > GO_MAX_DURATION_S:
+            raise ValueError(
+                f"startupFailureThreshold: {self.startup_failure_threshold} makes the readiness wait longer than "
+                "the engine can express; lower it (60 is 30 minutes) or set readinessTimeoutMinutes"
+            )
+        return self
 
     @property
     def startup_budget_s(self) -> int:
@@ -184,17 +190,17 @@ class RoleConfig(CamelModel):
 
 
 class PrefillConfig(RoleConfig):
-    replicas: NonNegativeInt = 4
-    tensor_parallelism: PositiveInt = 1
-    cpu: Quantity = "8"
-    memory: Quantity = "64Gi"
+    replicas: NonNegativeInt32 = 4
+    tensor_parallelism: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLELISM)] = 1
+    cpu: NonNegativeQuantity = "8"
+    memory: NonNegativeQuantity = "64Gi"
 
 
 class DecodeConfig(RoleConfig):
-    replicas: NonNegativeInt = 1
-    tensor_parallelism: PositiveInt = 4
-    cpu: Quantity = "16"
-    memory: Quantity = "64Gi"
+    replicas: NonNegativeInt32 = 1
+    tensor_parallelism: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLELISM)] = 4
+    cpu: NonNegativeQuantity = "16"
+    memory: NonNegativeQuantity = "64Gi"
 
 
 class Decider(StrEnum):
@@ -206,7 +212,7 @@ class Decider(StrEnum):
 
 class SchedulingConfig(CamelModel):
     decider: Decider = Decider.SELECTIVE
-    non_cached_tokens: NonNegativeInt = Field(16, description="Selective decider threshold; 0 disables P/D.")
+    non_cached_tokens: NonNegativeInt32 = Field(16, description="Selective decider threshold; 0 disables P/D.")
 
     @model_validator(mode="after")
     def _zero_disables(self) -> SchedulingConfig:
@@ -231,8 +237,19 @@ class SidecarConfig(CamelModel):
 
 
 class RouteMatch(CamelModel):
-    path_prefix: str = Field("/", pattern=r"^/")
-    headers: dict[str, str] = Field(default_factory=dict, description="Exact header matches, e.g. a model header.")
+    path_prefix: HttpPathPrefix = "/"
+    headers: dict[HttpHeaderName, HttpHeaderValue] = Field(
+        default_factory=dict, max_length=16, description="Exact header matches, e.g. a model header."
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _unique_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        lower = [k.lower() for k in v]
+        dupes = sorted({k for k in lower if lower.count(k) > 1})
+        if dupes:
+            raise ValueError(f"header names are case-insensitive; {', '.join(dupes)} appears twice: keep one")
+        return v
 
 
 class PoolConfig(CamelModel):
@@ -287,16 +304,16 @@ class GatewayConfig(CamelModel):
     service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] | None = Field(
         None, description="Gateway Service type; default ClusterIP for istio, LoadBalancer for agentgateway."
     )
-    class_name: str | None = Field(
+    class_name: DnsSubdomain | None = Field(
         None, description="Override the GatewayClass (GKE: gke-l7-rilb for an internal load balancer)."
     )
-    proxy_subnet_cidr: str | None = Field(
+    proxy_subnet_cidr: Ipv4Cidr | None = Field(
         None, description="GKE: the region's proxy-only subnet, allowed to reach workers and EPP."
     )
     network_policies: bool = Field(
         True, description="NetworkPolicies: ingress for the workers and the EPP, egress for the decode workers."
     )
-    download_cidrs: list[str] = Field(
+    download_cidrs: list[Cidr] = Field(
         default_factory=list,
         description="Where decode workers may open downloadPorts outside the cluster (model downloads). Default: "
         "everywhere except the cluster's own ranges where the stack knows them (GKE).",
@@ -304,16 +321,6 @@ class GatewayConfig(CamelModel):
     download_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [443], min_length=1, description="TCP ports of downloadCidrs (HTTPS: Hugging Face)."
     )
-
-    @field_validator("download_cidrs")
-    @classmethod
-    def _cidrs(cls, v: list[str]) -> list[str]:
-        for c in v:
-            try:
-                ipaddress.ip_network(c)
-            except ValueError as e:
-                raise ValueError(f"{c!r} is not a CIDR such as 10.0.0.0/8 ({e})") from e
-        return v
 
 
 class Fabric(StrEnum):
@@ -326,41 +333,40 @@ class Fabric(StrEnum):
 class RdmaConfig(CamelModel):
     fabric: Fabric = Fabric.INFINIBAND
     resource_name: str = Field("rdma/ib", description="Extended resource the RDMA device plugin advertises.")
-    ucx_env: dict[str, str] = Field(
+    ucx_env: dict[EnvVarName, str] = Field(
         # No `tcp` in the transport list: a broken fabric then fails loudly instead of silently moving KV over TCP.
         default_factory=lambda: {"UCX_TLS": "rc,sm,self,cuda_copy,cuda_ipc"},
         description="UCX env for the vLLM container (NIXL's transport).",
     )
     ipc_lock: bool = Field(True, description="Add CAP_IPC_LOCK so RDMA memory registration can pin pages.")
-    shared_device_plugin_shares: PositiveInt = Field(
+    shared_device_plugin_shares: Annotated[int, Field(ge=1, le=1000)] = Field(
         63, description="rdmaHcaMax of the RDMA shared device plugin: pods per node that can share the HCAs."
     )
 
     @field_validator("resource_name")
     @classmethod
     def _extended_resource(cls, v: str) -> str:
-        if not _EXTENDED_RESOURCE.match(v) or v.startswith("kubernetes.io/"):
+        if not _EXTENDED_RESOURCE.match(v) or v.startswith("kubernetes.io/") or qualified_name_problem(v):
             raise ValueError(f"{v!r} is not an extended resource name; write it as domain/name, e.g. rdma/ib")
         return v
 
 
 # --- cluster and its preparation ----------------------------------------------------------------------------------
 class ChartVersions(CamelModel):
-    istio: str = "1.29.1"
-    agentgateway: str = "v1.0.0"
-    kgateway_agentgateway: str = "v2.2.1"
-    gpu_operator: str = "v25.3.4"
-    nvidia_dra_driver: str = Field(
+    istio: Version = "1.29.1"
+    agentgateway: Version = "v1.0.0"
+    kgateway_agentgateway: Version = "v2.2.1"
+    gpu_operator: Version = "v25.3.4"
+    nvidia_dra_driver: Version = Field(
         "25.12.0", description="nvidia-dra-driver-gpu (25.12 takes resourceApiVersion: client-side rendering)."
     )
-    gpu_driver_installer_ref: str = Field(
+    gpu_driver_installer_ref: CommitSha = Field(
         # 2026-06-09; nvidia-driver-installer/cos/daemonset-preloaded.yaml there is an apps/v1 DaemonSet, unchanged
         # since f2cf4197 (2025-07-02). catalog.GPU_DRIVER_INSTALLER_KINDS records what each known commit holds.
         "992db81257553607f1477945f1b3219632991829",
-        pattern=r"^[0-9a-f]{40}$",
         description="Commit of GoogleCloudPlatform/container-engine-accelerators whose COS driver installer is used.",
     )
-    network_operator: str = "25.7.0"
+    network_operator: Version = "25.7.0"
 
 
 class ClusterPrepConfig(CamelModel):
@@ -380,10 +386,10 @@ class ClusterPrepConfig(CamelModel):
 
 
 class CrdsConfig(CamelModel):
-    gateway_api_version: str = "v1.5.1"
-    inference_extension_version: str = "v1.4.0"
-    istio_version: str = "1.29.1"
-    directory: str | None = Field(
+    gateway_api_version: Version = "v1.5.1"
+    inference_extension_version: Version = "v1.4.0"
+    istio_version: Version = "1.29.1"
+    directory: Annotated[str, Field(min_length=1)] | None = Field(
         None, description=f"Local directory of CRD manifests instead of upstream URLs (or set ${CRDS_DIR_ENV})."
     )
 
@@ -396,18 +402,26 @@ class ClusterKind(StrEnum):
     GKE = "gke"
 
 
+MAX_CLUSTER_NODES = 65000
+"""The largest cluster GKE supports (Kubernetes itself is tested to 5000 nodes)."""
+
+
 class NodeGroup(CamelModel):
     """Nodes of an existing cluster, declared so preflight can check that the workers fit."""
 
     name: str
-    count: PositiveInt
-    gpus_per_node: NonNegativeInt = 8
+    count: Annotated[int, Field(ge=1, le=MAX_CLUSTER_NODES)] = Field(description="Nodes in the group.")
+    gpus_per_node: NonNegativeInt32 = 8
     accelerator: str = Field("h200-141gb", description="A catalog accelerator (h100-80gb, h200-141gb, ...).")
-    gpu_memory: Quantity | None = Field(None, description="GPU memory, for an accelerator the catalog lacks.")
-    ephemeral_storage: Quantity | None = Field(None, description="Node storage for emptyDirs; default catalog's.")
-    cpu: Quantity = "224"
-    memory: Quantity = "2000Gi"
-    rdma_shares: NonNegativeInt = Field(63, description="Count of the RDMA resource each node advertises.")
+    gpu_memory: NonNegativeQuantity | None = Field(
+        None, description="GPU memory, for an accelerator the catalog lacks."
+    )
+    ephemeral_storage: NonNegativeQuantity | None = Field(
+        None, description="Node storage for emptyDirs; default catalog's."
+    )
+    cpu: NonNegativeQuantity = "224"
+    memory: NonNegativeQuantity = "2000Gi"
+    rdma_shares: NonNegativeInt32 = Field(63, description="Count of the RDMA resource each node advertises.")
 
 
 class GkeCapacity(StrEnum):
@@ -428,42 +442,45 @@ class ControlPlaneAccess(StrEnum):
 class GkeNetworkConfig(CamelModel):
     """Address ranges of the VPCs this stack creates (must not overlap each other or peered networks)."""
 
-    subnet_cidr: str = Field("10.0.0.0/20", description="Primary subnet: node addresses.")
-    pods_cidr: str = Field("10.4.0.0/14", description="Secondary range for pods.")
-    services_cidr: str = Field("10.8.0.0/20", description="Secondary range for Services.")
-    proxy_subnet_cidr: str = Field("10.129.0.0/23", description="Proxy-only subnet of the GKE gateway.")
-    gvnic_cidr: str = Field("192.168.64.0/18", description="gke-multinetwork: the second gVNIC's subnet.")
-    rdma_cidr: str = Field("192.168.128.0/18", description="gke-multinetwork: split into 8 RoCE subnets (/21).")
+    subnet_cidr: Ipv4Cidr = Field("10.0.0.0/20", description="Primary subnet: node addresses.")
+    pods_cidr: Ipv4Cidr = Field("10.4.0.0/14", description="Secondary range for pods.")
+    services_cidr: Ipv4Cidr = Field("10.8.0.0/20", description="Secondary range for Services.")
+    proxy_subnet_cidr: Ipv4Cidr = Field("10.129.0.0/23", description="Proxy-only subnet of the GKE gateway.")
+    gvnic_cidr: Ipv4Cidr = Field("192.168.64.0/18", description="gke-multinetwork: the second gVNIC's subnet.")
+    rdma_cidr: Ipv4Cidr = Field("192.168.128.0/18", description="gke-multinetwork: split into 8 RoCE subnets (/21).")
     mtu: int = Field(8896, ge=1300, le=8896, description="MTU of the VPCs (8896 recommended for A3 Ultra/A4).")
 
-    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "proxy_subnet_cidr", "gvnic_cidr", "rdma_cidr")
-    @classmethod
-    def _cidr(cls, v: str) -> str:
-        try:
-            ipaddress.IPv4Network(v)
-        except ValueError:
-            raise ValueError(f"{v!r} is not an IPv4 CIDR block with its host bits zero, e.g. 10.0.0.0/20") from None
-        return v
+
+MAX_GKE_POOL_NODES = 15000
+"""GKE's limit of nodes per cluster (Standard)."""
+MAX_GCP_DISK_GB = 65536
+"""The largest persistent disk GCP creates."""
 
 
 class GkeSystemPool(CamelModel):
     """CPU nodes for the EPP and system pods (one zone, the GPU zone)."""
 
-    machine_type: str = "e2-standard-8"
-    node_count: PositiveInt = 2
-    disk_size_gb: PositiveInt = 100
+    machine_type: GcpResourceName = "e2-standard-8"
+    node_count: Annotated[int, Field(ge=1, le=MAX_GKE_POOL_NODES)] = 2
+    disk_size_gb: Annotated[int, Field(ge=10, le=MAX_GCP_DISK_GB)] = 100
 
 
 class GkeGpuPool(CamelModel):
-    machine_type: str = Field("a3-ultragpu-8g", description="a3-ultragpu-8g (8x H200) or a4-highgpu-8g (8x B200).")
-    node_count: PositiveInt = Field(1, description="Fixed node count (no autoscaling of 8-GPU nodes).")
+    machine_type: GcpResourceName = Field(
+        "a3-ultragpu-8g", description="a3-ultragpu-8g (8x H200) or a4-highgpu-8g (8x B200)."
+    )
+    node_count: Annotated[int, Field(ge=1, le=MAX_GKE_POOL_NODES)] = Field(
+        1, description="Fixed node count (no autoscaling of 8-GPU nodes)."
+    )
     capacity: GkeCapacity = GkeCapacity.RESERVATION
-    reservation: str | None = Field(
+    reservation: GcpReservation | None = Field(
         None,
         description="capacity reservation: the reservation name (or name/reservationBlocks/block), in the stack's "
         "project; a shared reservation as projects/<owner>/reservations/<name>[/reservationBlocks/<block>].",
     )
-    boot_disk_size_gb: PositiveInt = Field(200, description="hyperdisk-balanced boot disk (required on A3U/A4).")
+    boot_disk_size_gb: Annotated[int, Field(ge=10, le=MAX_GCP_DISK_GB)] = Field(
+        200, description="hyperdisk-balanced boot disk (required on A3U/A4)."
+    )
     local_ssd_ephemeral_storage: bool = Field(
         True, description="Put emptyDirs (each pod's ~75 GB checkpoint download) on the machine's local SSDs."
     )
@@ -486,9 +503,11 @@ MIN_GKE_DRA_VERSION = "1.34.1-gke.1829001"
 class GkeConfig(CamelModel):
     """The GKE cluster this stack creates (cluster.kind: gke)."""
 
-    project: str | None = Field(None, description="GCP project id (required).")
-    region: str | None = Field(None, description="Region of the cluster and networks, e.g. us-central1 (required).")
-    zone: str | None = Field(
+    project: GcpProjectId | None = Field(None, description="GCP project id (required).")
+    region: GcpRegion | None = Field(
+        None, description="Region of the cluster and networks, e.g. us-central1 (required)."
+    )
+    zone: GcpZone | None = Field(
         None, description="Zone of the node pools, inside region, with the GPU capacity (and <zone>-vpc-roce)."
     )
     provision: bool = Field(
@@ -496,7 +515,7 @@ class GkeConfig(CamelModel):
         description="false: the cluster exists (kubeconfig) and only its in-cluster part is deployed: drivers, "
         "claim templates, the serving stack.",
     )
-    cluster_name: str | None = Field(None, description="Default: the prefix.")
+    cluster_name: GcpResourceName | None = Field(None, description="Default: the prefix.")
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "RAPID"
     min_version: str | None = Field(
         None,
@@ -508,7 +527,7 @@ class GkeConfig(CamelModel):
         False, description="GKE's deletion protection; true makes `pulumi destroy` fail until it is turned off."
     )
     control_plane_access: ControlPlaneAccess = ControlPlaneAccess.DNS
-    authorized_networks: list[str] = Field(
+    authorized_networks: list[Cidr] = Field(
         default_factory=list, description="CIDRs allowed to the IP endpoint (authorized-networks access)."
     )
     network: GkeNetworkConfig = Field(default_factory=GkeNetworkConfig)
@@ -542,12 +561,21 @@ class MonitoringBackend(StrEnum):
     OFF = "off"
 
 
+def _scrape_interval(v: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]{0,5}(ms|s|m)", v):
+        raise ValueError(f"{v!r} is not a scrape interval; write a whole number of ms, s or m, e.g. 30s")
+    return v
+
+
+ScrapeInterval = Annotated[str, AfterValidator(_scrape_interval)]
+
+
 class MonitoringConfig(CamelModel):
     backend: MonitoringBackend | None = Field(
         None, description="prometheus-operator | gmp | off; default gmp on GKE, off elsewhere (the CRDs must exist)."
     )
-    interval: str = Field("30s", pattern=r"^[0-9]+(ms|s|m)$", description="Scrape interval.")
-    namespace: str | None = Field(
+    interval: ScrapeInterval = Field("30s", description="Scrape interval.")
+    namespace: DnsLabel | None = Field(
         None, description="Where the scrapers run (NetworkPolicies admit it); default monitoring / gmp-system."
     )
 
@@ -556,19 +584,28 @@ class MonitoringConfig(CamelModel):
 
 
 class VerificationConfig(CamelModel):
-    """An optional Job per pool that sends one completion through the gateway once the workers are Ready."""
+    """An optional Job per pool that sends one completion through the gateway once the workers are Ready, and the P/D
+    gate (components/specs/pd_gate.py): a Job per serving pool that fails `up` unless requests were really
+    disaggregated and their KV cache really moved."""
 
     enabled: bool = False
     image: ImageRef = "docker.io/curlimages/curl:8.11.1"
     prompt: str = "Say hello in one short sentence."
-    timeout_seconds: PositiveInt = 600
+    timeout_seconds: PositiveInt32 = 600
+    gate: bool | None = Field(
+        None, description="The P/D gate; default on, off for render stacks (nothing runs). The local demo sets false."
+    )
+    gate_requests: int = Field(8, ge=1, le=64, description="Long (disaggregated) requests the gate sends per pool.")
+    gate_image: ImageRef | None = Field(
+        None, description="Image with python3 and prometheus_client for the gate; default images.vllm (on GPU nodes)."
+    )
 
 
 class PreflightConfig(CamelModel):
-    min_concurrent_sequences: PositiveInt = Field(
+    min_concurrent_sequences: PositiveInt32 = Field(
         2, description="Warn when a role's KV cache holds fewer full-length sequences than this."
     )
-    runtime_overhead_per_gpu: Quantity = Field(
+    runtime_overhead_per_gpu: NonNegativeQuantity = Field(
         "4Gi", description="GPU memory vLLM uses besides weights and KV cache (activations, CUDA graphs, NCCL)."
     )
 
@@ -589,7 +626,7 @@ class StackConfig(CamelModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
-    hf_token_secret_name: str | None = None
+    hf_token_secret_name: DnsSubdomain | None = None
 
     @field_validator("prefix", "hf_token_secret_name", mode="before")
     @classmethod
@@ -659,42 +696,114 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, directly or inside Optional/list/dict."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
     """The keys allowed at `loc` (the parent of an unknown key), by walking the model's fields."""
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc:
         if isinstance(part, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if current is None:
             return None
         field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return None
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items()]
-    return None
+        current = _model_in(field.annotation)
+    return [f.alias or n for n, f in current.model_fields.items()] if current is not None else None
 
 
-def _describe(err: dict[str, Any]) -> str:
+_EXPECTED = {
+    "dict_type": "an object (key: value pairs)",
+    "model_type": "an object (key: value pairs)",
+    "model_attributes_type": "an object (key: value pairs)",
+    "list_type": "a list",
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_unicode": "a string",
+    "int_parsing_size": "a whole number of sensible size",
+}
+"""What each of pydantic's type errors expected, in the config's words."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    return _shown(value)
+
+
+def _describe(err: Any) -> str:
+    """One of pydantic's errors in the config's words: the key, what is expected, the fix; never a class name."""
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if not err["loc"]:  # model-level checks name their keys themselves
-        return err["msg"].removeprefix("Value error, ")
+        return msg
+    # Annotated types add non-key entries (function-after[...]) to loc; a dict key's error ends in "[key]".
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    # Tagged unions and Annotated types add non-key entries to loc; keep only real keys.
+    on_key = bool(loc) and loc[-1] == "[key]"
+    loc = tuple(p for p in loc if p != "[key]")
     key = _key_path(loc)
-    kind = err["type"]
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(StackConfig, loc[:-1])
         hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
         return f"{key}: unknown key; remove or rename it{hint}"
-    msg = err["msg"].removeprefix("Value error, ")
-    if kind == "enum" or kind == "literal_error":
+    if kind == "missing":
+        return f"{key}: required here; set it"
+    if kind in _EXPECTED:
+        what = "key" if on_key else "value"
+        fix = f"write it as {_EXPECTED[kind]}"
+        if kind in ("dict_type", "model_type", "model_attributes_type"):
+            allowed = _allowed_keys(StackConfig, loc)
+            fix += f" with the keys {', '.join(allowed)}" if allowed else ""
+        elif kind == "list_type":
+            fix += " ([item, ...] in JSON, or one `- item` per line in YAML)"
+        return f"{key}: expected {_EXPECTED[kind]}, got {_what(value)} as its {what}; {fix}"
+    if kind in ("enum", "literal_error"):
+        return f"{key}: got {_shown(value)}; use {ctx.get('expected', 'one of the documented values')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+        words = {"greater_than_equal": "greater than or equal to", "greater_than": "greater than",
+                 "less_than_equal": "less than or equal to", "less_than": "less than"}[kind]  # fmt: skip
+        why = " (Kubernetes stores it as a 32-bit integer)" if bound == 2**31 - 1 else ""
+        fix = "raise it" if kind.startswith("greater") else "lower it"
+        return f"{key}: must be {words} {bound}{why}; got {_shown(value)}, {fix}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        unit = "characters" if kind.startswith("string") else "items"
+        if kind.endswith("short"):
+            return f"{key}: needs at least {ctx.get('min_length')} {unit}; add some"
+        return f"{key}: takes at most {ctx.get('max_length')} {unit}; remove some"
+    if kind == "string_pattern_mismatch":
+        return f"{key}: {_shown(value)} does not have the expected form ({ctx.get('pattern')}); correct it"
+    if kind in ("value_error", "assertion_error"):
         return f"{key}: {msg}"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"{key}: {msg}; got {err.get('input')!r}"
-    return f"{key}: {msg}"
+    # Anything else: pydantic's words, with its class names and phrasing taken out.
+    msg = re.sub(r"\b(a valid \w+ or )?instance of \w+", "the documented shape", msg)
+    return f"{key}: {msg.replace('Input should be', 'expected')} (got {_what(value)}); correct it"
 
 
 def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
@@ -727,7 +836,9 @@ def _gke_defaults(raw: dict[str, Any]) -> dict[str, Any]:
         ("clusterPrep", "gatewayControlPlane", False),
     ):
         section = raw.get(key)
-        section = dict(section) if isinstance(section, dict) else {}
+        if section is not None and not isinstance(section, dict):
+            continue  # a section of the wrong shape is reported by the model, not silently replaced
+        section = dict(section or {})
         section.setdefault(field_, value)
         raw[key] = section
     return raw

@@ -8,13 +8,17 @@ and exported as `preflight`.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from lightkube.utils.quantity import parse_quantity
 
 from components import catalog
 from components.config import (
+    CRDS_DIR_ENV,
     MIN_GKE_DRA_VERSION,
     PROJECT,
     ClusterKind,
@@ -33,6 +37,7 @@ from components.specs import wiring
 from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
 from components.specs.outputs import provider_notes
 from components.specs.wiring import Role
+from components.vocabulary import RESERVATION_RE
 
 MIN_KUBERNETES = (1, 29)
 """Native sidecars (the decode pod's routing proxy) need Kubernetes 1.29."""
@@ -59,7 +64,10 @@ def _gb(n: float) -> str:
 
 
 def _bytes(q: str) -> int:
-    return int(parse_quantity(q))
+    value = parse_quantity(q)
+    if value is None:  # the config's Quantity type admits only parseable values
+        raise ValueError(f"not a quantity: {q!r}")
+    return int(value)
 
 
 def model_facts(pool: PoolConfig) -> catalog.ModelFacts | None:
@@ -269,10 +277,7 @@ def check_gke_pools(cfg: StackConfig, r: Report) -> None:
             )
 
 
-_RESERVATION = re.compile(
-    r"^(projects/[a-z][-a-z0-9.:]*[a-z0-9]/reservations/)?[a-z]([-a-z0-9]*[a-z0-9])?"
-    r"(/reservationBlocks/[a-z]([-a-z0-9]*[a-z0-9])?)?$"
-)
+_RESERVATION = RESERVATION_RE
 
 
 def removed_apis(kinds: tuple[tuple[str, str], ...], version: str) -> list[tuple[str, str, str]]:
@@ -409,16 +414,37 @@ def check_extra_args(pool: PoolConfig, key: str, r: Report) -> None:
                 )
 
 
+OWNED_ENV = {
+    "VLLM_NIXL_SIDE_CHANNEL_HOST": "the pod's IP, so the other role reaches NIXL's side channel",
+    "VLLM_NIXL_SIDE_CHANNEL_PORT": "the wired side-channel port, which the Service ports and NetworkPolicies open",
+    "HF_HOME": "the model cache volume; size it with pools[].model.cacheSize",
+    "HF_TOKEN": "set the secret hfToken or hfTokenSecretName",
+}
+"""Environment variables the program sets on the vLLM container; an extraEnv or ucxEnv copy would override them."""
+
+
+def check_owned_env(env: dict[str, str], key: str, r: Report) -> None:
+    for name in sorted(set(env) & set(OWNED_ENV)):
+        r.errors.append(f"{_key(key)}: {name} is set by the program ({OWNED_ENV[name]}); remove it")
+
+
 def check_pools(cfg: StackConfig, r: Report) -> None:
     check_sidecar(cfg, r)
+    check_owned_env(cfg.rdma.ucx_env, "rdma.ucxEnv", r)
     for i, pool in enumerate(cfg.pools):
         key = f"pools[{i}]"
-        if pool.decode.replicas == 0 and pool.prefill.replicas > 0:
-            r.errors.append(
-                f"{_key(key + '.decode.replicas')}: 0 decode workers leave the pool unservable; set at least 1"
-            )
-        if pool.prefill.replicas == 0 and pool.decode.replicas > 0:
-            r.warnings.append(f"{_key(key + '.prefill.replicas')}: 0 prefill workers: every request is decode-only")
+        for role, rc in _roles(pool):
+            if rc.replicas == 0 and (pool.serve or (role is Role.DECODE and pool.prefill.replicas > 0)):
+                why = (
+                    "a serving pool needs both roles (its route sends traffic to it)"
+                    if pool.serve
+                    else "0 decode workers leave the pool unservable"
+                )
+                r.errors.append(
+                    f"{_key(f'{key}.{role.value}.replicas')}: 0 {role.value} workers: {why}; set at least 1, or "
+                    "set serve: false while the pool is scaled down"
+                )
+            check_owned_env(rc.extra_env, f"{key}.{role.value}.extraEnv", r)
         if pool.model.block_size not in catalog.VLLM_BLOCK_SIZES:
             r.errors.append(
                 f"{_key(key + '.model.blockSize')}: vLLM accepts {', '.join(map(str, catalog.VLLM_BLOCK_SIZES))}"
@@ -470,36 +496,66 @@ def check_pools(cfg: StackConfig, r: Report) -> None:
 # --- placement, memory, disk ----------------------------------------------------------------------------------------
 @dataclass
 class Pod:
+    """`count` identical pods: the replicas of one role of one pool."""
+
     key: str
     pool: int
     role: Role
     gpus: int
+    count: int = 1
 
 
 @dataclass
 class Node:
+    """`count` identical nodes of one inventory group, each with `gpus_free` GPUs left and the same pods."""
+
     group: int
     gpus_free: int
-    pods: list[Pod] = field(default_factory=list)
+    count: int = 1
+    pods: dict[tuple[int, Role], int] = field(default_factory=dict)
+    """(pool, role) -> pods of it on each of these nodes."""
+
+    @property
+    def workers(self) -> int:
+        return sum(self.pods.values())
+
+    def holding(self, pod: Pod, per_node: int, count: int) -> Node:
+        pods = {**self.pods, (pod.pool, pod.role): self.pods.get((pod.pool, pod.role), 0) + per_node}
+        return Node(self.group, self.gpus_free - per_node * pod.gpus, count, pods)
 
 
 def place(cfg: StackConfig) -> tuple[list[Node], list[Pod]]:
-    """First fit by decreasing GPU count on the declared nodes: (nodes with their pods, pods that do not fit)."""
-    nodes = [Node(i, g.gpus_per_node) for i, g in enumerate(cfg.cluster.inventory) for _ in range(g.count)]
+    """First fit by decreasing GPU count on the declared nodes: (runs of identical nodes with their pods, pods that
+    do not fit). Computed on counts, so its cost depends on the number of node groups and roles, not on how many
+    nodes or replicas they declare: first fit puts identical pods on the first node with room until it is full."""
+    nodes = [Node(i, g.gpus_per_node, g.count) for i, g in enumerate(cfg.cluster.inventory)]
     pods = [
-        Pod(f"pools[{i}].{role.value}", i, role, rc.tensor_parallelism)
+        Pod(f"pools[{i}].{role.value}", i, role, rc.tensor_parallelism, rc.replicas)
         for i, pool in enumerate(cfg.pools)
         for role, rc in _roles(pool)
-        for _ in range(rc.replicas)
+        if rc.replicas
     ]
     unplaced = []
     for pod in sorted(pods, key=lambda p: -p.gpus):
-        node = next((n for n in nodes if n.gpus_free >= pod.gpus), None)
-        if node is None:
-            unplaced.append(pod)
-        else:
-            node.gpus_free -= pod.gpus
-            node.pods.append(pod)
+        left, out = pod.count, []
+        for node in nodes:
+            per_node = node.gpus_free // pod.gpus
+            if not left or not per_node:
+                out.append(node)
+                continue
+            full, rest = divmod(left, per_node)
+            if full >= node.count:
+                out.append(node.holding(pod, per_node, node.count))
+                left -= per_node * node.count
+                continue
+            out += [node.holding(pod, per_node, full)] if full else []
+            out += [node.holding(pod, rest, 1)] if rest else []
+            idle = node.count - full - (1 if rest else 0)
+            out += [replace(node, count=idle)] if idle else []
+            left = 0
+        nodes = out
+        if left:
+            unplaced.append(replace(pod, count=left))
     return nodes, unplaced
 
 
@@ -513,7 +569,7 @@ def check_gpu_budget(cfg: StackConfig, r: Report) -> list[Node]:
     nodes, unplaced = place(cfg)
     largest = max(g.gpus_per_node for g in inventory)
     capacity = sum(g.gpus_per_node * g.count for g in inventory)
-    r.facts.append(f"GPUs declared: {capacity} on {len(nodes)} node(s); {capacity - total} spare")
+    r.facts.append(f"GPUs declared: {capacity} on {sum(n.count for n in nodes)} node(s); {capacity - total} spare")
     too_big = {(p.key, p.gpus) for p in unplaced if p.gpus > largest}
     for key, gpus in sorted(too_big):
         r.errors.append(
@@ -525,7 +581,8 @@ def check_gpu_budget(cfg: StackConfig, r: Report) -> list[Node]:
         what = ", ".join(sorted({f"{p.key} ({p.gpus} GPUs)" for p in rest}))
         r.errors.append(
             f"{_key('pools')}: {total} GPUs requested, {capacity} declared in {_key('cluster.inventory')}; "
-            f"cannot place {len(rest)} pod(s): {what}; lower replicas or tensorParallelism, or add nodes"
+            f"cannot place {sum(p.count for p in rest)} pod(s): {what}; lower replicas or tensorParallelism, or "
+            "add nodes"
         )
     for i, pool in enumerate(cfg.pools):
         for role, rc in _roles(pool):
@@ -540,7 +597,7 @@ def check_gpu_budget(cfg: StackConfig, r: Report) -> list[Node]:
                 )
     if cfg.rdma.fabric is Fabric.INFINIBAND:
         shares = min(g.rdma_shares for g in inventory)
-        busiest = max((len(n.pods) for n in nodes), default=0)
+        busiest = max((n.workers for n in nodes), default=0)
         if shares == 0:
             r.errors.append(
                 f"{_key('cluster.inventory')}: nodes advertise no {cfg.rdma.resource_name}; every InfiniBand "
@@ -567,7 +624,7 @@ def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
         if pool.model.kv_cache_dtype == "fp8":
             facts = catalog.ModelFacts(**{**facts.__dict__, "kv_cache_dtype_bytes": 1})
         for role, rc in _roles(pool):
-            groups = {n.group for n in nodes for p in n.pods if p.pool == i and p.role is role}
+            groups = {n.group for n in nodes if (i, role) in n.pods}
             for g in sorted(groups) or [0]:
                 gpu_mem, _ = node_memory(cfg.cluster.inventory[g])
                 if gpu_mem is None:
@@ -607,15 +664,21 @@ def check_disk(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
                 f"{_key(f'pools[{i}].model.cacheSize')}: {pool.model.cache_size} cannot hold the "
                 f"{_gb(facts.checkpoint_bytes)} checkpoint; raise it"
             )
-    for n_idx, node in enumerate(nodes):
+    first = 0
+    for node in nodes:
+        n_idx, first = first, first + node.count
         _, disk = node_memory(cfg.cluster.inventory[node.group])
         if disk is None or not node.pods:
             continue
-        need = sum(_bytes(cfg.pools[p.pool].model.cache_size) for p in node.pods)
-        r.facts.append(f"node {n_idx} ({len(node.pods)} workers): model caches {_gb(need)} of {_gb(disk)} local disk")
+        need = sum(_bytes(cfg.pools[pool].model.cache_size) * k for (pool, _), k in node.pods.items())
+        which = f"node {n_idx}" if node.count == 1 else f"nodes {n_idx}-{first - 1}"
+        each = "" if node.count == 1 else " each"
+        r.facts.append(
+            f"{which} ({node.workers} workers{each}): model caches {_gb(need)} of {_gb(disk)} local disk{each}"
+        )
         if need > disk:
             r.errors.append(
-                f"{_key(f'cluster.inventory[{node.group}].ephemeralStorage')}: {len(node.pods)} workers on one node "
+                f"{_key(f'cluster.inventory[{node.group}].ephemeralStorage')}: {node.workers} workers on one node "
                 f"each cache their model ({_gb(need)} in all) but the node has {_gb(disk)}; lower "
                 "pools[].model.cacheSize or spread the workers"
             )
@@ -647,8 +710,106 @@ def check_wiring(r: Report) -> None:
         r.errors.append("wiring: decode vLLM port collides with the sidecar's")
 
 
+# --- secrets, ignored keys, files -----------------------------------------------------------------------------------
+HF_TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")
+"""A Hugging Face user access token (hf_ and 34 letters and digits today)."""
+
+
+def _strings(value: Any, path: str) -> Any:
+    """(key path, string) of every key and string value in a dumped config."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            yield sub, str(k)
+            yield from _strings(v, sub)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def check_secrets(cfg: StackConfig, r: Report) -> None:
+    """A Hugging Face token anywhere in the plain config (extraEnv, ucxEnv, extraArgs, a prompt, ...) would sit
+    unencrypted in Pulumi.<stack>.yaml and the state, and in every pod spec."""
+    for path, text in _strings(cfg.model_dump(by_alias=True, mode="json"), ""):
+        if HF_TOKEN_SHAPE.search(text):
+            r.errors.append(
+                f"{_key(path)}: holds what looks like a Hugging Face token (hf_...); plain config is not encrypted: "
+                "remove it (and revoke the token if it was committed), then `pulumi config set --secret hfToken "
+                "<token>` or set hfTokenSecretName"
+            )
+
+
+def _set(model: Any, *names: str) -> list[str]:
+    return [n for n in names if n in model.model_fields_set]
+
+
+def _alias(model: Any, name: str) -> str:
+    return type(model).model_fields[name].alias or name
+
+
+def check_ignored_keys(cfg: StackConfig, r: Report) -> None:
+    """Keys that this cluster kind, fabric or gke.provision never reads: an error, so a setting is never silently
+    dropped."""
+
+    def ignored(model: Any, section: str, names: list[str], why: str) -> None:
+        for n in names:
+            r.errors.append(f"{_key(f'{section}.{_alias(model, n)}')}: set, but {why}; remove it")
+
+    fabric, prep = cfg.rdma.fabric, cfg.cluster_prep
+    if fabric is not Fabric.INFINIBAND:
+        ignored(cfg.rdma, "rdma", _set(cfg.rdma, "resource_name", "shared_device_plugin_shares"),
+                f"only the infiniband fabric reads it (fabric is {fabric.value})")  # fmt: skip
+        ignored(prep, "clusterPrep", _set(prep, "gpu_operator", "gpu_operator_driver", "network_operator"),
+                f"the NVIDIA operators are installed only with infiniband (fabric is {fabric.value})")  # fmt: skip
+    if fabric is Fabric.NONE:
+        ignored(cfg.rdma, "rdma", _set(cfg.rdma, "ucx_env"), "fabric none moves KV cache without UCX settings")
+    if fabric is not Fabric.GKE_DRA:
+        ignored(prep, "clusterPrep", _set(prep, "gpu_driver_installer", "nvidia_dra_driver"),
+                f"only the gke-dra fabric installs them (fabric is {fabric.value})")  # fmt: skip
+    if not (prep.enabled and prep.crds):
+        ignored(cfg.crds, "crds",
+                _set(cfg.crds, "gateway_api_version", "inference_extension_version", "istio_version", "directory"),
+                "this stack installs no CRDs (clusterPrep.enabled and clusterPrep.crds are not both true)")  # fmt: skip
+    gke = cfg.cluster.gke
+    if cfg.cluster.kind is ClusterKind.GKE and gke.provision:
+        ignored(cfg.cluster, "cluster", _set(cfg.cluster, "kubeconfig", "context", "render_directory"),
+                "a stack that creates its GKE cluster reaches that cluster (set cluster.gke.provision: false to use "
+                "an existing one)")  # fmt: skip
+    if cfg.cluster.kind is ClusterKind.GKE and not gke.provision:
+        why = "cluster.gke.provision is false, so no cluster or node pool is created from it"
+        ignored(gke, "cluster.gke", _set(gke, "system_pool", "network", "release_channel", "deletion_protection",
+                                         "control_plane_access", "authorized_networks"), why)  # fmt: skip
+        pool = gke.gpu_pool
+        ignored(pool, "cluster.gke.gpuPool", sorted(pool.model_fields_set - {"shared_model_cache"}), why)
+
+
+def check_crds_directory(cfg: StackConfig, r: Report) -> None:
+    """A local CRD directory must hold every bundle this stack installs (checked here, before anything exists)."""
+    directory = cfg.crds.effective_directory()
+    if directory is None or not (cfg.cluster_prep.enabled and cfg.cluster_prep.crds):
+        return
+    from components.specs.crds import crd_bundles  # imports only config: no cycle, kept local to stay cheap
+
+    key = _key("crds.directory") + (f" (from ${CRDS_DIR_ENV})" if os.environ.get(CRDS_DIR_ENV) else "")
+    if not Path(directory).is_dir():
+        r.errors.append(
+            f"{key}: {directory} is not a directory; run `scripts/fetch-crds {directory}` to fill it, or unset it to "
+            "install the pinned upstream releases"
+        )
+        return
+    try:
+        crd_bundles(cfg.crds, cfg.gateway, cfg.cluster_prep)
+    except (FileNotFoundError, OSError) as e:
+        r.errors.append(f"{key}: {e}; run `scripts/fetch-crds {directory}` to fill it with the pinned releases")
+
+
 def run(cfg: StackConfig) -> Report:
     r = Report()
+    check_secrets(cfg, r)
+    check_ignored_keys(cfg, r)
+    check_crds_directory(cfg, r)
     check_cluster(cfg, r)
     check_fabric(cfg, r)
     check_gateway(cfg, r)

@@ -27,6 +27,7 @@ def read_raw_config() -> dict[str, Any]:
     every = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     raw: dict[str, Any] = {}
     plain_secrets = []
+    problems = []
     for full_key, value in every.items():
         ns, _, key = full_key.partition(":")
         if ns != PROJECT:
@@ -38,16 +39,22 @@ def read_raw_config() -> dict[str, Any]:
                 plain_secrets.append(key)
             raw[key] = True
             continue
-        if isinstance(value, str) and value[:1] in ("{", "["):
-            value = json.loads(value)
+        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                problems.append(
+                    f"{full_key}: not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); fix the value in "
+                    f"Pulumi.<stack>.yaml, or set it with `pulumi config set --path` one field at a time"
+                )
+                continue
         raw[key] = value
-    if plain_secrets:
-        raise ConfigError(
-            [
-                f"{PROJECT}:{k}: stored in plain text; remove it and run `pulumi config set --secret {k} <value>`"
-                for k in plain_secrets
-            ]
-        )
+    problems += [
+        f"{PROJECT}:{k}: stored in plain text; remove it and run `pulumi config set --secret {k} <value>`"
+        for k in plain_secrets
+    ]
+    if problems:
+        raise ConfigError(problems)
     return raw
 
 
@@ -118,3 +125,7 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("kvTransport", outputs.kv_transport(cfg))
     pulumi.export("hfTokenSecret", serving.hf_token_secret_name)
     pulumi.export("preflight", {"facts": report.facts, "warnings": report.warnings})
+    if serving.gates:
+        # What each pool's gate required, where its measured figures are (the Job's log and termination message), and
+        # the Job's own status once `up` waited for it.
+        pulumi.export("pdProof", {name: gate.proof for name, gate in serving.gates.items()})

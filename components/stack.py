@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import Fabric, StackConfig
+from components.cluster import resolve_kubeconfig
+from components.config import Fabric, GatewayProvider, StackConfig
 from components.crds import ClusterCrds, ClusterCrdsArgs
 from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
 from components.inference_pool import InferencePool, InferencePoolArgs
 from components.model_service import ModelService, ModelServiceArgs
+from components.pd_gate import PdGate, PdGateArgs
 from components.rdma import (
     GkeDraDrivers,
     GkeDraDriversArgs,
@@ -23,7 +25,8 @@ from components.rdma import (
 )
 from components.resources import in_namespace
 from components.specs import gke as gke_specs
-from components.specs import monitoring, network_policy, verification, wiring
+from components.specs import monitoring, network_policy, outputs, verification, wiring
+from components.specs import pd_gate as pd_gate_specs
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
 from components.specs.rdma import worker_networking
@@ -50,7 +53,11 @@ class ClusterPreparation(pulumi.ComponentResource):
             self.ready.append(
                 ClusterCrds(
                     "crds",
-                    ClusterCrdsArgs(crd_bundles(cfg.crds, cfg.gateway, prep)),
+                    ClusterCrdsArgs(
+                        crd_bundles(cfg.crds, cfg.gateway, prep),
+                        resolve_kubeconfig(cfg.cluster.kubeconfig),
+                        cfg.cluster.context,
+                    ),
                     pulumi.ResourceOptions(parent=self),
                 )
             )
@@ -197,4 +204,22 @@ class ServingStack(pulumi.ComponentResource):
                         custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.verification.timeout_seconds + 60}s"),
                     ),
                 )
+        self.gates: dict[str, PdGate] = {}
+        """The P/D gate per serving pool (verification.gate): its Job runs after the route and every worker."""
+        if pd_gate_specs.gate_enabled(cfg):
+            address = (
+                self.gateway.gateway.status.apply(outputs.gateway_address)
+                if cfg.gateway.provider is GatewayProvider.GKE
+                else None
+            )
+            for pool in (p for p in cfg.pools if p.serve):
+                self.gates[pool.name] = PdGate(
+                    f"{names.pool(pool.name).inference_pool}-pd-gate",
+                    PdGateArgs(
+                        names.pool(pool.name), pool, cfg, self.namespace, names.gateway(),
+                        after=[self.gateway, *self.workers.values(), *deps.deployments],
+                        gateway_address=address,
+                    ),
+                    child,
+                )  # fmt: skip
         self.register_outputs({"namespace": self.namespace})

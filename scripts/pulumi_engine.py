@@ -39,9 +39,11 @@ def engine_env(bin_dir: Path) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_SKIP_CONFIRMATIONS": "true",
-        # Python policy packs run through scripts/shims/pulumi-analyzer-policy-python in this interpreter.
+        # Python policy packs and dynamic providers run through scripts/shims/ in this interpreter.
         "PATH": f"{ROOT / 'scripts' / 'shims'}{os.pathsep}{os.environ.get('PATH', '')}",
         "LLMD_POLICY_PYTHON": sys.executable,
+        # Dynamic providers (scripts/shims/pulumi-resource-pulumi-python) import the project's modules.
+        "LLMD_PROJECT_ROOT": str(ROOT),
     }
     Path(env["PULUMI_HOME"]).mkdir(parents=True, exist_ok=True)
     if env["PULUMI_BACKEND_URL"].startswith("file://"):

@@ -13,7 +13,7 @@ PROJECT = "llm-d-pd"
 
 GKE_CLUSTER: dict[str, Any] = {
     "kind": "gke",
-    "gke": {"project": "p", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}},
+    "gke": {"project": "my-project", "region": "us-central1", "zone": "us-central1-b", "gpuPool": {"reservation": "r"}},
 }
 """`cluster` of a gke stack that passes preflight (tests and the benchmark)."""
 
@@ -29,6 +29,7 @@ class Registered:
     """URNs this resource depends on (explicit depends_on, expanded to components' children, and inputs)."""
     ignore_changes: list[str] = field(default_factory=list)
     protect: bool = False
+    retain_on_delete: bool = False
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class Recorder(pulumi.runtime.Mocks):
                         r.urn, r.parent = response.urn, request.parent or None
                         r.dependencies = set(request.dependencies)
                         r.ignore_changes, r.protect = list(request.ignoreChanges), bool(request.protect)
+                        r.retain_on_delete = bool(request.retainOnDelete)
                         break
             return response
 

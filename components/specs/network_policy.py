@@ -18,7 +18,7 @@ import ipaddress
 from typing import Any
 
 from components.config import ClusterKind, Fabric, GatewayProvider, MonitoringBackend, PoolConfig, StackConfig
-from components.specs import wiring
+from components.specs import pd_gate, wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import PoolNames
 from components.specs.wiring import Role
@@ -58,6 +58,15 @@ def scrapers(cfg: StackConfig) -> list[dict[str, Any]]:
     return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}]
 
 
+def gate_peers(names: PoolNames, cfg: StackConfig) -> list[dict[str, Any]]:
+    """The P/D gate's pods of this pool (components/specs/pd_gate.py), when it runs: they read the vLLM and EPP
+    metrics ports."""
+    serving = any(p.name == names.pool and p.serve for p in cfg.pools)
+    if not (serving and pd_gate.gate_enabled(cfg)):
+        return []
+    return [{"podSelector": {"matchLabels": pd_gate.gate_selector(names)}}]
+
+
 def worker_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[str, Any]:
     own_pods = {"podSelector": {"matchLabels": names.selector()}}
     within_pool: dict[str, Any] = {"from": [own_pods]}
@@ -80,6 +89,8 @@ def worker_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict
                  "ports": _tcp(wiring.POOL_TARGET_PORT)},
                 within_pool,
                 *([{"from": scrapers(cfg), "ports": _tcp(wiring.VLLM_PORT_NAME)}] if scrapers(cfg) else []),
+                *([{"from": gate_peers(names, cfg), "ports": _tcp(wiring.VLLM_PORT_NAME)}] if gate_peers(names, cfg)
+                  else []),
             ],
         },
     }  # fmt: skip
@@ -100,6 +111,11 @@ def epp_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[st
             "ingress": [
                 {"from": gateway_peers(cfg, gateway_name), "ports": ports},
                 *([{"from": scrapers(cfg), "ports": _tcp(wiring.EPP_METRICS_PORT)}] if scrapers(cfg) else []),
+                *(
+                    [{"from": gate_peers(names, cfg), "ports": _tcp(wiring.EPP_METRICS_PORT)}]
+                    if gate_peers(names, cfg)
+                    else []
+                ),
             ],
         },
     }

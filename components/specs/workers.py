@@ -199,9 +199,9 @@ def worker_deployment(
     if rc.node_selector:
         pod_spec["nodeSelector"] = dict(rc.node_selector)
     if rc.tolerations:
-        pod_spec["tolerations"] = [dict(t) for t in rc.tolerations]
+        pod_spec["tolerations"] = [t.to_api() for t in rc.tolerations]
     if rc.affinity:
-        pod_spec["affinity"] = dict(rc.affinity)
+        pod_spec["affinity"] = rc.affinity.to_api()
     if rc.priority_class_name:
         pod_spec["priorityClassName"] = rc.priority_class_name
     template_meta: dict[str, Any] = {"labels": labels}

@@ -88,9 +88,11 @@ def test_every_object_is_accepted_by_the_api_server(kubectl: Kubectl):
         "deployments": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
         "services": {"e2e-llama-epp"},
         "serviceaccounts": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
-        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp", "e2e-llama-decode"},
-        "rolebindings.rbac.authorization.k8s.io": {"e2e-llama-epp", "e2e-llama-decode"},
-        "networkpolicies.networking.k8s.io": {"e2e-llama-workers", "e2e-llama-epp"},
+        # The decode sidecar needs no Role without SSRF protection (off: its allow-list 403s before v0.10.0).
+        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp"},
+        "rolebindings.rbac.authorization.k8s.io": {"e2e-llama-epp"},
+        "networkpolicies.networking.k8s.io": {"e2e-llama-workers", "e2e-llama-epp", "e2e-llama-decode-egress"},
+        "envoyfilters.networking.istio.io": {"e2e-inference-gateway-strip-prefiller-header"},
         "inferencepools.inference.networking.k8s.io": {"e2e-llama"},
         "gateways.gateway.networking.k8s.io": {"e2e-inference-gateway"},
         "httproutes.gateway.networking.k8s.io": {"e2e-route"},
@@ -170,6 +172,37 @@ def test_the_verification_job_runs_after_the_workers_against_the_gateway_service
     assert job["status"].get("succeeded") == 1  # KWOK completes the pod; `up` waited for the Job
     script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
     assert f"http://e2e-inference-gateway-istio.{NS}.svc.cluster.local:80/v1/completions" in script
+
+
+def test_the_pd_gate_job_runs_after_the_workers_and_the_route_and_up_waits_for_it(stack, kubectl: Kubectl):
+    """The wiring only: the simulated pods serve nothing, so KWOK completes the gate's pod without running it. What
+    the gate checks is tested against recorded metrics (tests/unit/test_pd_gate.py, the same client code)."""
+    gate = "app.kubernetes.io/component=pd-gate"
+    stack.set_config("verification.gate", auto.ConfigValue("true"), path=True)
+    result, steps = run(stack, "up")
+    assert result.summary.result == "succeeded"
+    created = {name for name, ops in steps.changed().items() if ops == {"create"}}
+    assert {"e2e-llama-pd-gate-job", "e2e-llama-pd-gate-code", "e2e-llama-pd-gate-sa", "e2e-llama-pd-gate-egress",
+            "e2e-llama-pd-gate-clusterrole"} <= created, created  # fmt: skip
+    (job,) = kubectl.items("jobs", "-n", NS, "-l", gate)
+    assert job["status"].get("succeeded") == 1  # `up` waited for the Job to complete
+    started = job["metadata"]["creationTimestamp"]
+    for kind, name in (
+        ("httproute", "e2e-route"),
+        ("deployment", "e2e-llama-prefill"),
+        ("deployment", "e2e-llama-decode"),
+    ):
+        assert kubectl.json("get", kind, "-n", NS, name)["metadata"]["creationTimestamp"] <= started, name
+    proof = result.outputs["pdProof"].value["llama"]
+    assert proof["job"] == job["metadata"]["name"] and proof["succeeded"] == 1
+    assert kubectl.json("get", "configmap", "-n", NS, job["metadata"]["name"])["data"]["pd_gate.py"].startswith('"""')
+    # A changed gate config is a new run: the Job is replaced under a new name and `up` waits for it again.
+    stack.set_config("verification.gateRequests", auto.ConfigValue("4"), path=True)
+    result, steps = run(stack, "up")
+    assert result.summary.result == "succeeded"
+    assert {"create-replacement", "delete-replaced"} <= steps.changed()["e2e-llama-pd-gate-job"]
+    (rerun,) = kubectl.items("jobs", "-n", NS, "-l", gate)
+    assert rerun["metadata"]["name"] != job["metadata"]["name"] and rerun["status"].get("succeeded") == 1
 
 
 def test_destroy_leaves_none_of_the_installs_objects_but_keeps_the_crds(stack, kubectl: Kubectl):

@@ -94,13 +94,44 @@ def test_an_object_deleted_behind_pulumis_back_comes_back_with_refresh_and_up(st
     kubectl.run("get", "service", "-n", NS, "crash-llama-epp")
 
 
-def test_an_object_the_api_server_rejects_fails_with_its_message_and_leaves_the_rest_consistent(stack, kubectl):
-    before = objects(kubectl)
-    stack.set_config('pools[0].decode.nodeSelector["bad key!"]', auto.ConfigValue("x"), path=True)
-    with pytest.raises(auto.CommandError) as e:
-        stack.up(color="never")
-    assert "Invalid value" in str(e.value) and "nodeSelector" in str(e.value)
-    assert objects(kubectl) == before
-    stack.remove_config('pools[0].decode.nodeSelector["bad key!"]', path=True)
+ADMISSION_POLICY = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: llmd-e2e-no-rejected-images}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+  validations:
+    - expression: "!object.spec.template.spec.containers.exists(c, c.image.contains('rejected'))"
+      message: "the cluster's admission policy refuses this image"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: llmd-e2e-no-rejected-images}
+spec:
+  policyName: llmd-e2e-no-rejected-images
+  validationActions: [Deny]
+"""
+
+
+def test_an_object_the_api_server_rejects_fails_with_its_message_and_leaves_the_rest_consistent(
+    stack, kubectl, tmp_path
+):
+    """The config is valid (preflight cannot know the cluster's own admission policies); the API server refuses."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(ADMISSION_POLICY)
+    kubectl.run("apply", "-f", str(policy))
+    try:
+        before = objects(kubectl)
+        stack.set_config("images.vllm", auto.ConfigValue("registry.example/rejected:v1"), path=True)
+        with pytest.raises(auto.CommandError) as e:
+            stack.up(color="never")
+        assert "the cluster's admission policy refuses this image" in str(e.value)
+        assert objects(kubectl) == before
+        stack.remove_config("images.vllm", path=True)
+    finally:
+        kubectl.run("delete", "-f", str(policy), "--ignore-not-found")
     assert stack.up(color="never").summary.result == "succeeded"
     assert set(stack.preview(color="never").change_summary) == {"same"}

@@ -200,7 +200,7 @@ def test_dra_installs_the_pinned_cos_driver_installer_and_the_dra_driver_with_gk
     assert values["resourceApiVersion"] == "resource.k8s.io/v1"
     assert values["kubeletPlugin"]["priorityClassName"] == ""
     # GKE manages the Gateway API and Inference Extension CRDs: the gke stack installs none.
-    assert not dra.of_type("kubernetes:yaml/v2:ConfigGroup")
+    assert not [r for r in dra.of_type("pulumi-python:dynamic:Resource") if r.name.startswith("crds-")]
 
 
 def test_prefill_claims_one_gpu_nic_pair_and_decode_four_each_pair_on_its_own_pcie_root(dra):
@@ -275,7 +275,7 @@ def test_each_part_waits_for_what_it_runs_on_and_nothing_more(dra):
     cluster_only = [
         dra.one("kubernetes:core/v1:Namespace", "llm-d-pd"),
         dra.one("kubernetes:core/v1:Secret", "gke-hf-token"),
-        dra.one("kubernetes:core/v1:ConfigMap"),
+        dra.one("kubernetes:core/v1:ConfigMap", "gke-llama-epp-config"),
         dra.one("kubernetes:inference.networking.k8s.io/v1:InferencePool"),
         dra.one("kubernetes:networking.gke.io/v1:HealthCheckPolicy"),
         *dra.of_type(CLAIM_TEMPLATE),
@@ -733,12 +733,15 @@ def test_preflight_refuses_a_driver_installer_the_cluster_no_longer_serves(ref, 
         ({"gpuPool": {"reservation": "projects/p/reservations/"}}, "gpuPool.reservation", "is not a reservation"),
     ],
 )
-def test_preflight_refuses_a_malformed_reservation(gke, key, text):
+def test_a_malformed_reservation_is_refused(gke, key, text):
     from components import preflight
-    from components.config import load_config
+    from components.config import ConfigError, load_config
 
-    report = preflight.run(load_config({**gke_stack(**gke), "hfTokenSecretName": "h"}, "gke"))
-    assert any(e.startswith(f"llm-d-pd:cluster.gke.{key}") and text in e for e in report.errors), report.errors
+    try:
+        errors = preflight.run(load_config({**gke_stack(**gke), "hfTokenSecretName": "h"}, "gke")).errors
+    except ConfigError as e:
+        errors = e.problems
+    assert any(e.startswith(f"llm-d-pd:cluster.gke.{key}") and text in e for e in errors), errors
 
 
 def test_preflight_warns_when_gke_dra_takes_a_slower_channels_default_version():

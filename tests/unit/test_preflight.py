@@ -64,7 +64,7 @@ INVALID = [
     ({"rdma": {"fabric": "gke-multinetwork"}}, "llm-d-pd:rdma.fabric", "GKE cluster"),
     ({"gateway": {"provider": "gke"}}, "llm-d-pd:gateway.provider", "only on GKE"),
     ({"cluster": {"kind": "gke"}}, "llm-d-pd:cluster.gke.project", "pulumi config set --path cluster.gke.project"),
-    ({"cluster": {"gke": {"project": "p"}}}, "llm-d-pd:cluster.gke", "set cluster.kind: gke"),
+    ({"cluster": {"gke": {"project": "my-project"}}}, "llm-d-pd:cluster.gke", "set cluster.kind: gke"),
     (gke(zone="europe-west4-a"), "llm-d-pd:cluster.gke.zone", "pick a zone"),
     (
         gke(gpuPool={"reservation": "r", "sharedModelCache": True, "bootDiskSizeGb": 100}),
@@ -133,6 +133,23 @@ INVALID = [
     (pool(prefill={"extraArgs": ["--block_size=64"]}), "llm-d-pd:pools[0].prefill.extraArgs", "blockSize"),
     (pool(scheduling={"nonCachedTokens": 40000}), "llm-d-pd:pools[0].scheduling.nonCachedTokens", "lower it"),
     ({"gateway": {"downloadCidrs": ["10.0.0.0/33"]}}, "llm-d-pd:gateway.downloadCidrs", "CIDR"),
+    # One vocabulary for what Kubernetes, GCP and vLLM constrain (components/vocabulary.py).
+    (pool(decode={"replicas": 2**31}), "llm-d-pd:pools[0].decode.replicas", "32-bit integer"),
+    (pool(prefill={"replicas": 0}), "llm-d-pd:pools[0].prefill.replicas", "serve: false"),
+    (pool(decode={"nodeSelector": {"a b": "x"}}), "llm-d-pd:pools[0].decode.nodeSelector", "qualified name"),
+    (pool(decode={"extraEnv": {"HF_HOME": "/x"}}), "llm-d-pd:pools[0].decode.extraEnv", "set by the program"),
+    (pool(decode={"priorityClassName": "A B"}), "llm-d-pd:pools[0].decode.priorityClassName", "subdomain"),
+    (pool(route={"headers": {"x:y": "a"}}), "llm-d-pd:pools[0].route.headers", "HTTP header name"),
+    ({"images": {"vllm": "ghcr.io/x/y:v1 "}}, "llm-d-pd:images.vllm", "image reference"),
+    ({"crds": {"gatewayApiVersion": "v1.5.1/../x"}}, "llm-d-pd:crds.gatewayApiVersion", "semantic version"),
+    (gke(project="p"), "llm-d-pd:cluster.gke.project", "GCP project id"),
+    (gke(region="US-Central1"), "llm-d-pd:cluster.gke.region", "us-central1"),
+    ({"monitoring": {"namespace": "Mon"}}, "llm-d-pd:monitoring.namespace", "DNS-1123 label"),
+    ({"cluster": {"inventory": [{**H200, "count": 10**12}]}}, "llm-d-pd:cluster.inventory[0].count", "lower it"),
+    ({"rdma": {"fabric": "none", "ucxEnv": {"UCX_TLS": "tcp"}}}, "llm-d-pd:rdma.ucxEnv", "remove it"),
+    ({"clusterPrep": {"nvidiaDraDriver": False}}, "llm-d-pd:clusterPrep.nvidiaDraDriver", "gke-dra"),
+    (merge(gke(provision=False, systemPool={"nodeCount": 3})), "llm-d-pd:cluster.gke.systemPool", "provision"),
+    (pool(prefill={"extraArgs": ["--api-key", "hf_" + "x1" * 17]}), "pools[0].prefill.extraArgs[1]", "--secret"),
 ]  # fmt: skip
 
 

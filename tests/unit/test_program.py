@@ -1,6 +1,7 @@
 """The whole program under Pulumi mocks: what each stack registers, and that bad input registers nothing.
 
-Under mocks, remote components (helm.v4.Chart, yaml.v2.ConfigGroup) are visible only as their arguments; what they
+Under mocks, remote components (helm.v4.Chart, yaml.v2.ConfigFile) and dynamic resources (CRD bundles) are
+visible only as their arguments; what they
 expand to is checked by the real-engine tests in tests/e2e."""
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import os
 import pulumi
 import pytest
 
+from components.crd_bundle import content_hash
 from tests.harness import Recorder, run_program
 
 K = "kubernetes:"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 POOL = "kubernetes:inference.networking.k8s.io/v1:InferencePool"
+CRD_BUNDLE = "pulumi-python:dynamic:Resource"
 CRDS_DIR = os.environ.get("LLMD_CRDS_DIR", "")
 
 IB = {
@@ -80,11 +83,14 @@ def test_pool_epp_and_route_are_wired_by_name(ib):
 
 
 def test_cluster_preparation_installs_crds_istio_and_the_infiniband_operators(ib):
-    groups = {r.name: r.inputs for r in ib.of_type("kubernetes:yaml/v2:ConfigGroup")}
-    assert set(groups) == {"crds-gateway-api", "crds-inference-extension"}  # istio's come with its base chart
-    assert all(g["skipAwait"] for g in groups.values())
-    assert any("gateway-api-v1.5.1" in f for f in groups["crds-gateway-api"]["files"])
-    assert any("inference-extension-v1.4.0" in f for f in groups["crds-inference-extension"]["files"])
+    bundles = {r.name: r for r in ib.of_type(CRD_BUNDLE)}
+    assert set(bundles) == {"crds-gateway-api", "crds-inference-extension"}  # istio's come with its base chart
+    assert any("gateway-api-v1.5.1" in f for f in bundles["crds-gateway-api"].inputs["sources"])
+    assert any("inference-extension-v1.4.0" in f for f in bundles["crds-inference-extension"].inputs["sources"])
+    # Each bundle is one resource, identified by the content hash of its manifests, and retained on destroy.
+    for b in bundles.values():
+        assert b.inputs["sha256"] == content_hash(b.inputs["sources"])
+        assert b.retain_on_delete
     charts = {r.name: r.inputs for r in ib.of_type("kubernetes:helm.sh/v4:Chart")}
     assert set(charts) == {"istio-base", "istiod", "gpu-operator", "network-operator"}
     assert charts["istiod"]["version"] == "1.29.1" and charts["istiod"]["namespace"] == "istio-system"
@@ -102,7 +108,7 @@ def test_cluster_preparation_installs_crds_istio_and_the_infiniband_operators(ib
 
 def test_without_cluster_prep_no_singletons_are_registered():
     rec = run_program({}, secrets=TOKEN, stack="second")
-    assert not rec.of_type("kubernetes:yaml/v2:ConfigGroup") and not rec.of_type("kubernetes:helm.sh/v4:Chart")
+    assert not rec.of_type(CRD_BUNDLE) and not rec.of_type("kubernetes:helm.sh/v4:Chart")
     assert rec.one(POOL).metadata["name"] == "second-llama"
 
 
