@@ -39,8 +39,14 @@ class Steps:
         return {u.rsplit("::", 1)[-1]: op for u, op in self.ops.items() if u.split("::")[-2].endswith(typ)}
 
     def changed(self) -> dict[str, set[str]]:
-        """Resource name -> its steps, for every resource that did not stay the same."""
-        return {u.rsplit("::", 1)[-1]: ops for u, ops in self.all.items() if ops != {"same"}}
+        """Resource name -> its steps, for every resource that did not stay the same. Provider resources are left
+        out: the dynamic providers' default provider (CRD bundles) is handed the stack's whole config, so it shows
+        an update on any config change, and it owns no object."""
+        return {
+            u.rsplit("::", 1)[-1]: ops
+            for u, ops in self.all.items()
+            if ops != {"same"} and "::pulumi:providers:" not in u
+        }
 
 
 def run(stack: auto.Stack, operation: str, **kw) -> tuple[object, Steps]:

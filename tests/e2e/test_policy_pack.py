@@ -32,6 +32,7 @@ def test_workers_without_the_fabrics_rdma_resource_are_blocked(project_copy: Pat
     stack = new_stack(project_copy, "policy-broken")
     stack.set_config("namespace", auto.ConfigValue("llm-d-pd-policy"))
     stack.set_config("rdma.fabric", auto.ConfigValue("none"), path=True)  # KV over TCP on an IB cluster
+    stack.remove_config("rdma.resourceName", path=True)  # only the infiniband fabric reads it (preflight refuses it)
     try:
         with pytest.raises(auto.CommandError) as e:
             stack.preview(policy_packs=[PACK], policy_pack_configs=[IB_CONFIG], color="never")

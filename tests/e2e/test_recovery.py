@@ -97,21 +97,23 @@ def test_an_object_deleted_behind_pulumis_back_comes_back_with_refresh_and_up(st
 ADMISSION_POLICY = """
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: llmd-e2e-no-rejected-images}
+metadata: {name: llmd-e2e-no-rejected-node-selector}
 spec:
   failurePolicy: Fail
   matchConstraints:
     resourceRules:
       - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
   validations:
-    - expression: "!object.spec.template.spec.containers.exists(c, c.image.contains('rejected'))"
-      message: "the cluster's admission policy refuses this image"
+    - expression: >-
+        !has(object.spec.template.spec.nodeSelector) ||
+        !('llmd-e2e/rejected' in object.spec.template.spec.nodeSelector)
+      message: "llmd-e2e admission policy refuses this node selector"
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
-metadata: {name: llmd-e2e-no-rejected-images}
+metadata: {name: llmd-e2e-no-rejected-node-selector}
 spec:
-  policyName: llmd-e2e-no-rejected-images
+  policyName: llmd-e2e-no-rejected-node-selector
   validationActions: [Deny]
 """
 
@@ -125,12 +127,12 @@ def test_an_object_the_api_server_rejects_fails_with_its_message_and_leaves_the_
     kubectl.run("apply", "-f", str(policy))
     try:
         before = objects(kubectl)
-        stack.set_config("images.vllm", auto.ConfigValue("registry.example/rejected:v1"), path=True)
+        stack.set_config('pools[0].decode.nodeSelector["llmd-e2e/rejected"]', auto.ConfigValue("x"), path=True)
         with pytest.raises(auto.CommandError) as e:
             stack.up(color="never")
-        assert "the cluster's admission policy refuses this image" in str(e.value)
+        assert "llmd-e2e admission policy refuses this node selector" in str(e.value), str(e.value)[-3000:]
         assert objects(kubectl) == before
-        stack.remove_config("images.vllm", path=True)
+        stack.remove_config('pools[0].decode.nodeSelector["llmd-e2e/rejected"]', path=True)
     finally:
         kubectl.run("delete", "-f", str(policy), "--ignore-not-found")
     assert stack.up(color="never").summary.result == "succeeded"
