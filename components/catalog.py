@@ -166,3 +166,110 @@ SIDECAR_V1_POOL_ALLOWLIST_FIXED = (0, 10, 0)
 invalid label selector, stays empty and answers every request carrying x-prefiller-host-port with 403
 (llm-d/llm-d#1365). Broken: llm-d/llm-d-inference-scheduler v0.7.1 pkg/sidecar/proxy/allowlist.go,
 updatePodsForPool; fixed: llm-d/llm-d-router v0.10.0, same file (PR #1696, commit 4c16a445)."""
+
+
+@dataclass(frozen=True)
+class PrefillThroughput:
+    tokens_per_s: float
+    source: str
+
+
+PEAK_PREFILL_THROUGHPUT: dict[tuple[str, str, int], PrefillThroughput] = {
+    # (model, accelerator, prefill TP) -> what upstream measured. The only measurement upstream publishes is the
+    # default of prefix-cache-affinity-filter's peakPrefillThroughput, "Qwen 32B on 2x H100 80GB (TP=2), vLLM 0.19",
+    # one unloaded chunk of 8192 tokens; the catalog's Qwen 32B is Qwen/Qwen3-32B.
+    ("Qwen/Qwen3-32B", "h100-80gb", 2): PrefillThroughput(
+        15928,
+        "llm-d/llm-d-router v0.10.0 pkg/epp/framework/plugins/scheduling/filter/prefixcacheaffinity/README.md",
+    ),
+}
+"""peakPrefillThroughput of the token-based P/D routing, where upstream measured it. Elsewhere preflight requires
+pools[].scheduling.peakPrefillThroughput or falls back to prefix-based routing, and says so."""
+
+
+# --- how vLLM accounts GPU memory (issue 20: preflight against aiconfigurator 0.12.0 and llm-d-planner) ---------------
+VLLM_MEMORY_ACCOUNTING = "0.21"
+"""The vLLM release whose memory accounting the memory-fit check follows: from vLLM 0.21 the CUDA graphs' memory is
+charged to the --gpu-memory-utilization budget, so the budget is CUDA's total x utilization and everything besides
+weights and KV cache (activations, CUDA graphs, NCCL buffers) is the runtime overhead below."""
+
+CUDA_MEMORY_BYTES: dict[str, int] = {
+    # What CUDA reports as the device's total (cudaMemGetInfo, which vLLM's memory profiler reads through
+    # torch.cuda.mem_get_info) on an H200 141GB: 143156 MiB, 615 MiB below nvidia-smi's 143771 MiB. Source: the
+    # comparison of this preflight with aiconfigurator 0.12.0 and llm-d-planner recorded in issue 20.
+    "h200-141gb": 143156 * MiB,
+}
+"""GPU memory as CUDA reports it, where known; other accelerators fall back to AcceleratorFacts.memory_bytes
+(nvidia-smi's figure, a few hundred MiB high)."""
+
+
+def cuda_memory_bytes(accelerator: str) -> int | None:
+    """The memory vLLM budgets from: CUDA's figure where known, else nvidia-smi's, else None (unknown accelerator)."""
+    if accelerator in CUDA_MEMORY_BYTES:
+        return CUDA_MEMORY_BYTES[accelerator]
+    acc = ACCELERATORS.get(accelerator)
+    return acc.memory_bytes if acc else None
+
+
+RUNTIME_OVERHEAD_TP1 = int(2.5 * GiB)
+"""vLLM's memory besides weights and KV cache on a single-GPU worker (activations, CUDA graphs): about 2.5 GiB."""
+RUNTIME_OVERHEAD_TP_N = 4 * GiB
+"""...and on a tensor-parallel worker (TP >= 2), which adds NCCL's buffers and custom all-reduce: about 4 GiB.
+Source of both: the KV-token counts of this preflight against aiconfigurator 0.12.0's vLLM memory model on the seed
+topology (H200, Llama-3.3-70B FP8: TP1 179,090 vs 178,129 tokens, TP4 1,381,950 vs 1,382,497), issue 20."""
+
+
+def runtime_overhead_bytes(tensor_parallelism: int) -> int:
+    """The TP-dependent runtime overhead per GPU (vLLM >= VLLM_MEMORY_ACCOUNTING accounting)."""
+    return RUNTIME_OVERHEAD_TP1 if tensor_parallelism == 1 else RUNTIME_OVERHEAD_TP_N
+
+
+# --- what the planner's analytic latency model computes with (scripts/plan) -----------------------------------------
+@dataclass(frozen=True)
+class AcceleratorPerf:
+    """Peak figures from the vendor's datasheet (dense, without sparsity). The planner scales them by efficiencies
+    it states as assumptions (components/planner/analytic.py)."""
+
+    bf16_flops: float
+    fp8_flops: float
+    """FP8 tensor-core peak; equal to bf16_flops where the GPU has no FP8 (A100)."""
+    hbm_bytes_per_s: float
+    nvlink_bytes_per_s: float
+    """NVLink bandwidth per GPU, one direction."""
+    rdma_bytes_per_s: float
+    """RDMA NIC bandwidth per GPU (the KV-cache transfer between prefill and decode)."""
+
+
+ACCELERATOR_PERF: dict[str, AcceleratorPerf] = {
+    # NVIDIA H100 SXM datasheet: 989 TFLOPS BF16, 1,979 TFLOPS FP8 (dense), 3.35 TB/s HBM3, NVLink 900 GB/s
+    # (both directions); a3-highgpu/megagpu: 8 x 200-400 Gbps NICs, taken as 200 Gbps per GPU.
+    "h100-80gb": AcceleratorPerf(989e12, 1979e12, 3.35e12, 450e9, 25e9),
+    # NVIDIA H200 SXM datasheet: same tensor cores as H100, 4.8 TB/s HBM3e; a3-ultragpu-8g: 8 x 400 Gbps CX-7.
+    "h200-141gb": AcceleratorPerf(989e12, 1979e12, 4.8e12, 450e9, 50e9),
+    # NVIDIA HGX B200 datasheet: 2.25 PFLOPS BF16, 4.5 PFLOPS FP8 (dense), 8 TB/s HBM3e, NVLink 5 1.8 TB/s;
+    # a4-highgpu-8g: 8 x 400 Gbps CX-7.
+    "b200-180gb": AcceleratorPerf(2250e12, 4500e12, 8.0e12, 900e9, 50e9),
+    # NVIDIA A100 80GB SXM datasheet: 312 TFLOPS BF16, no FP8, 2.039 TB/s HBM2e, NVLink 600 GB/s; 200 Gbps per GPU.
+    "a100-80gb": AcceleratorPerf(312e12, 312e12, 2.039e12, 300e9, 25e9),
+}
+
+
+@dataclass(frozen=True)
+class ModelCompute:
+    active_params: float
+    """Parameters one token passes through (all of them for a dense model; the active experts' for an MoE)."""
+    hidden_size: int
+    """Width of the residual stream (what each tensor-parallel all-reduce carries per token)."""
+    fp8_weights: bool
+    """Linear layers in FP8 (their GEMMs run at the FP8 tensor-core rate)."""
+
+
+MODEL_COMPUTE: dict[str, ModelCompute] = {
+    # Parameter counts from each model card; hidden_size from its config.json.
+    "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic": ModelCompute(70.6e9, 8192, True),
+    "meta-llama/Llama-3.3-70B-Instruct": ModelCompute(70.6e9, 8192, False),
+    "meta-llama/Llama-3.1-8B-Instruct": ModelCompute(8.03e9, 4096, False),
+    "Qwen/Qwen3-32B": ModelCompute(32.8e9, 5120, False),
+    # 116.8 B parameters, 5.1 B active per token (OpenAI's gpt-oss model card); hidden_size 2880.
+    "openai/gpt-oss-120b": ModelCompute(5.1e9, 2880, False),
+}

@@ -18,12 +18,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from components import releases
 from components.specs.names import (
     DNS_1035_LABEL,
     MAX_POOL_NAME_LEN,
@@ -60,6 +62,9 @@ from components.vocabulary import (
 )
 
 PROJECT = "llm-d-pd"
+_DEFAULT_SET = releases.release(None)
+"""Field defaults below are the default release set's; load_config replaces every one the user did not set with the
+stack's own release's."""
 CRDS_DIR_ENV = "LLMD_CRDS_DIR"
 """Environment variable naming a local directory of CRD manifests (overrides `crds.directory`)."""
 
@@ -213,6 +218,18 @@ class Decider(StrEnum):
 class SchedulingConfig(CamelModel):
     decider: Decider = Decider.SELECTIVE
     non_cached_tokens: NonNegativeInt32 = Field(16, description="Selective decider threshold; 0 disables P/D.")
+    prompt_tokens: NonNegativeInt32 | None = Field(
+        None,
+        description="Releases whose decider has it: prompts shorter than this (estimated tokens) never "
+        "disaggregate; default 0 (off).",
+    )
+    peak_prefill_throughput: Annotated[float, Field(gt=0, le=1e9)] | None = Field(
+        None,
+        description="Token-based routing (releases that have it): the prefill throughput in tokens/s of one "
+        "prefill pod of this model on this hardware, from which prefix-cache-affinity-filter estimates TTFT. No "
+        "universal default exists: unset, it is taken from the catalog where upstream measured the model x "
+        "accelerator x TP, else the EPP uses prefix-based routing (preflight says so).",
+    )
 
     @model_validator(mode="after")
     def _zero_disables(self) -> SchedulingConfig:
@@ -227,13 +244,24 @@ class SidecarConfig(CamelModel):
     """The decode pod's routing sidecar."""
 
     ssrf_protection: bool = Field(
-        False,
+        _DEFAULT_SET.sidecar.ssrf_allowlist_works,
         description="The sidecar's own allow-list: forward the prefill leg only to pods of this pool's InferencePool. "
-        "Off by default: up to routing sidecar v0.8.x it cannot read a v1 InferencePool's selector and answers every "
-        "P/D request with 403 (llm-d/llm-d#1365, fixed in llm-d-router v0.10.0). The decode pods' egress "
-        "NetworkPolicy confines the prefill leg to the pool's prefill pods instead.",
+        "Default: on where the release's allow-list works (llm-d-v0.9), off before: up to routing sidecar v0.9.x it "
+        "cannot read a v1 InferencePool's selector and answers every P/D request with 403 (llm-d/llm-d#1365, fixed "
+        "in llm-d-router v0.10.0). The decode pods' egress NetworkPolicy confines the prefill leg either way.",
     )
     log_level: Literal["error", "info", "debug"] = "info"
+    prefill_max_retries: Annotated[int, Field(ge=0, le=10)] | None = Field(
+        None,
+        description="Releases whose sidecar retries a failed prefill leg (llm-d-v0.9): retries before the client "
+        "gets the error; default the release's.",
+    )
+    _release: str = PrivateAttr("")
+    """The release set this sidecar belongs to (filled by load_config)."""
+
+    @property
+    def release(self) -> str:
+        return self._release
 
 
 class RouteMatch(CamelModel):
@@ -262,12 +290,28 @@ class PoolConfig(CamelModel):
     scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
     sidecar: SidecarConfig = Field(default_factory=SidecarConfig)
     route: RouteMatch = Field(default_factory=RouteMatch)
+    release: str | None = Field(
+        None,
+        description="Pin this pool to a release set other than the stack's (blue-green cutover between sets: the "
+        "old pool keeps its set, images and EPP while the new one comes up); default the stack's `release`.",
+    )
     serve: bool = Field(
         True,
         description="Give the pool its route rule. false brings a pool up without traffic: the blue-green cutover "
         "for an incompatible upgrade adds the new pool with serve: false, flips both once it is Ready, then "
         "removes the old one.",
     )
+
+    @field_validator("release", mode="before")
+    @classmethod
+    def _pool_release(cls, v: Any) -> Any:
+        from components.releases import RELEASES
+
+        if v == "":
+            return None
+        if v is not None and v not in RELEASES:
+            raise ValueError(f"{v!r} is not a release set; use one of {', '.join(RELEASES)}")
+        return v
 
     @property
     def gpus(self) -> int:
@@ -286,9 +330,16 @@ class PoolConfig(CamelModel):
 
 # --- images, gateway, fabric --------------------------------------------------------------------------------------
 class ImagesConfig(CamelModel):
-    vllm: ImageRef = "ghcr.io/llm-d/llm-d-cuda:v0.6.0"
-    epp: ImageRef = "ghcr.io/llm-d/llm-d-inference-scheduler:v0.7.0"
-    sidecar: ImageRef = "ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1"
+    """Default: the images of `release` (components/releases.py); setting one overrides it explicitly."""
+
+    vllm: ImageRef = _DEFAULT_SET.vllm_image
+    epp: ImageRef = _DEFAULT_SET.epp_image
+    sidecar: ImageRef = _DEFAULT_SET.sidecar_image
+    require_digests: bool = Field(
+        False,
+        description="Refuse (in preflight) every image that is not pinned by digest (@sha256:...): a tag can be "
+        "moved to another build, a digest cannot.",
+    )
 
 
 class GatewayProvider(StrEnum):
@@ -387,7 +438,9 @@ class ClusterPrepConfig(CamelModel):
 
 class CrdsConfig(CamelModel):
     gateway_api_version: Version = "v1.5.1"
-    inference_extension_version: Version = "v1.4.0"
+    inference_extension_version: Version = Field(
+        _DEFAULT_SET.inference_extension_version, description="Default: the release's."
+    )
     istio_version: Version = "1.29.1"
     directory: Annotated[str, Field(min_length=1)] | None = Field(
         None, description=f"Local directory of CRD manifests instead of upstream URLs (or set ${CRDS_DIR_ENV})."
@@ -601,6 +654,55 @@ class VerificationConfig(CamelModel):
     )
 
 
+class BenchmarkConfig(CamelModel):
+    """An opt-in benchmark Job (components/specs/benchmark.py): inference-perf (kubernetes-sigs) against the gateway's
+    in-cluster address after the P/D gate, its results in the Job's log (JSON) and in a ConfigMap; on GKE, with
+    gcsBucket, also in a bucket. scripts/bench-report turns them into a table and plots."""
+
+    enabled: bool = False
+    image: ImageRef = Field(
+        "quay.io/inference-perf/inference-perf:v0.7.0", description="inference-perf's release image (PyPI 0.7.0)."
+    )
+    pool: DnsLabel | None = Field(None, description="The pool to benchmark; default the first serving pool.")
+    input_tokens: PositiveInt32 = Field(1000, description="Mean prompt length (ISL), tokens.")
+    input_tokens_std_dev: NonNegativeInt32 = Field(0, description="Standard deviation of the prompt length.")
+    output_tokens: PositiveInt32 = Field(200, description="Mean output length (OSL), tokens.")
+    output_tokens_std_dev: NonNegativeInt32 = Field(0, description="Standard deviation of the output length.")
+    rates: list[Annotated[float, Field(gt=0, le=10000)]] = Field(
+        default_factory=lambda: [1.0], max_length=32, description="Request rates (req/s) to sweep, one stage each."
+    )
+    concurrency: list[PositiveInt32] = Field(
+        default_factory=list, max_length=32, description="Concurrency levels to sweep instead of rates."
+    )
+    stage_seconds: Annotated[int, Field(ge=5, le=3600)] = Field(60, description="Duration of each rate stage.")
+    requests_per_stage: PositiveInt32 = Field(100, description="Requests per concurrency stage.")
+    tokenizer: str | None = Field(
+        None, description="Hugging Face tokenizer inference-perf sizes prompts with; default the pool's model id."
+    )
+    gcs_bucket: GcpResourceName | None = Field(
+        None, description="GKE: also write the reports to this bucket (the Job's Workload Identity must write it)."
+    )
+    timeout_seconds: PositiveInt32 | None = Field(
+        None, description="How long `up` waits for the Job; default the sweep's length + 15 minutes."
+    )
+
+    @model_validator(mode="after")
+    def _rates_or_concurrency(self) -> BenchmarkConfig:
+        if self.concurrency and "rates" in self.model_fields_set:
+            raise ValueError("set rates or concurrency, not both (concurrency replaces the rate sweep)")
+        return self
+
+    @property
+    def stages(self) -> int:
+        return len(self.concurrency) or len(self.rates)
+
+    @property
+    def wait_seconds(self) -> int:
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        return self.stages * self.stage_seconds + 15 * 60
+
+
 class PreflightConfig(CamelModel):
     min_concurrent_sequences: PositiveInt32 = Field(
         2, description="Warn when a role's KV cache holds fewer full-length sequences than this."
@@ -612,6 +714,11 @@ class PreflightConfig(CamelModel):
 
 # --- the stack ------------------------------------------------------------------------------------------------------
 class StackConfig(CamelModel):
+    release: str | None = Field(
+        None,
+        description="The llm-d release set (components/releases.py): images, CRD versions, flags, EPP config. "
+        "Default: the newest; an existing stack pins the set it was deployed with until it upgrades.",
+    )
     namespace: DnsLabel = "llm-d-pd"
     create_namespace: bool = Field(True, description="Create the namespace; false when it exists or is shared.")
     prefix: str | None = Field(None, description="Default: the stack name, sanitised.")
@@ -625,10 +732,20 @@ class StackConfig(CamelModel):
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     hf_token: bool = Field(False, description="Set when the secret `hfToken` exists; its value never enters here.")
     hf_token_secret_name: DnsSubdomain | None = None
 
-    @field_validator("prefix", "hf_token_secret_name", mode="before")
+    @field_validator("release")
+    @classmethod
+    def _known_release(cls, v: str | None) -> str | None:
+        from components.releases import RELEASES
+
+        if v is not None and v not in RELEASES:
+            raise ValueError(f"{v!r} is not a release set; use one of {', '.join(RELEASES)}")
+        return v
+
+    @field_validator("release", "prefix", "hf_token_secret_name", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: Any) -> Any:
         """Pulumi.yaml declares string keys with the default "" (a declared key without a default is required)."""
@@ -817,7 +934,69 @@ def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
         cfg = cfg.model_copy(update={"prefix": sanitize_prefix(stack_name)})
     if cfg.cluster.kind is ClusterKind.GKE:
         cfg = _with_gke_facts(cfg)
-    return cfg
+    return _with_release(cfg)
+
+
+def _filled(model: Any, **values: Any) -> Any:
+    """`model` with these values, keeping which keys the user set (preflight tells defaults from overrides)."""
+    return type(model).model_construct(_fields_set=set(model.model_fields_set), **{**dict(model), **values})
+
+
+def _with_release(cfg: StackConfig) -> StackConfig:
+    """Fill every release-dependent default from the stack's release set."""
+    from components import catalog
+    from components.releases import release
+
+    rel = release(cfg.release)
+
+    def unset(model: BaseModel, name: str) -> bool:
+        return name not in model.model_fields_set
+
+    img = cfg.images
+    images = _filled(
+        img,
+        vllm=rel.vllm_image if unset(img, "vllm") else img.vllm,
+        epp=rel.epp_image if unset(img, "epp") else img.epp,
+        sidecar=rel.sidecar_image if unset(img, "sidecar") else img.sidecar,
+    )
+    ie = cfg.crds.inference_extension_version
+    crds = _filled(
+        cfg.crds,
+        inference_extension_version=rel.inference_extension_version
+        if unset(cfg.crds, "inference_extension_version")
+        else ie,
+    )
+    accelerator = next((g.accelerator for g in cfg.cluster.inventory if g.gpus_per_node), None)
+    pools = []
+    stack_rel = rel
+    for pool in cfg.pools:
+        rel = release(pool.release or stack_rel.name)
+        sc = pool.sidecar
+        ssrf = rel.sidecar.ssrf_allowlist_works if unset(sc, "ssrf_protection") else sc.ssrf_protection
+        retries = rel.prefill_max_retries if sc.prefill_max_retries is None else sc.prefill_max_retries
+        sidecar = _filled(sc, ssrf_protection=ssrf, prefill_max_retries=retries)
+        sidecar._release = rel.name
+        sched = pool.scheduling
+        peak = sched.peak_prefill_throughput
+        if peak is None and rel.epp.token_routing and accelerator is not None:
+            measured = catalog.PEAK_PREFILL_THROUGHPUT.get(
+                (pool.model.id, accelerator, pool.prefill.tensor_parallelism)
+            )
+            peak = measured.tokens_per_s if measured else None
+        prompt_tokens = sched.prompt_tokens if sched.prompt_tokens is not None else 0
+        scheduling = _filled(sched, peak_prefill_throughput=peak, prompt_tokens=prompt_tokens)
+        pools.append(_filled(pool, sidecar=sidecar, scheduling=scheduling, release=rel.name))
+    return _filled(cfg, release=stack_rel.name, images=images, crds=crds, pools=pools)
+
+
+def pool_images(cfg: StackConfig, pool: PoolConfig) -> ImagesConfig:
+    """The images of a pool: the stack's, or those of the release set the pool is pinned to."""
+    from components.releases import release
+
+    if pool.release in (None, cfg.release):
+        return cfg.images
+    rel = release(pool.release)
+    return cfg.images.model_copy(update={"vllm": rel.vllm_image, "epp": rel.epp_image, "sidecar": rel.sidecar_image})
 
 
 def _gke_defaults(raw: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lightkube.utils.quantity import parse_quantity
 
-from components import catalog
+from components import catalog, releases
 from components.config import (
     CRDS_DIR_ENV,
     MIN_GKE_DRA_VERSION,
@@ -32,10 +32,12 @@ from components.config import (
     PoolConfig,
     StackConfig,
 )
+from components.releases import release
 from components.specs import gke as gke_specs
-from components.specs import wiring
+from components.specs import vllm_runtime, wiring
 from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
 from components.specs.outputs import provider_notes
+from components.specs.rdma import worker_networking
 from components.specs.wiring import Role
 from components.vocabulary import RESERVATION_RE
 
@@ -81,9 +83,9 @@ def model_facts(pool: PoolConfig) -> catalog.ModelFacts | None:
 
 
 def node_memory(group: NodeGroup) -> tuple[int | None, int | None]:
-    """(GPU memory, ephemeral storage) of a node group, from config or the catalog."""
+    """(GPU memory, ephemeral storage) of a node group, from config or the catalog (CUDA's figure where known)."""
     acc = catalog.ACCELERATORS.get(group.accelerator)
-    gpu = _bytes(group.gpu_memory) if group.gpu_memory else (acc.memory_bytes if acc else None)
+    gpu = _bytes(group.gpu_memory) if group.gpu_memory else catalog.cuda_memory_bytes(group.accelerator)
     disk = _bytes(group.ephemeral_storage) if group.ephemeral_storage else (acc.node_ephemeral_bytes if acc else None)
     return gpu, disk
 
@@ -372,23 +374,86 @@ def image_version(image: str) -> tuple[int, int, int] | None:
 
 
 def check_sidecar(cfg: StackConfig, r: Report) -> None:
+    """SSRF protection only where the release's allow-list can read a v1 pool (components/releases.py); an image
+    overridden by hand is judged by its tag."""
     if not any(p.sidecar.ssrf_protection for p in cfg.pools):
         return
+    rel = release(cfg.release)
     fixed = ".".join(map(str, catalog.SIDECAR_V1_POOL_ALLOWLIST_FIXED))
+    assert cfg.images.sidecar is not None  # filled from the release by load_config
+    owner = releases.image_release(cfg.images.sidecar)
     version = image_version(cfg.images.sidecar)
     keys = ", ".join(f"pools[{i}].sidecar.ssrfProtection" for i, p in enumerate(cfg.pools) if p.sidecar.ssrf_protection)
-    if version is None:
+    if owner is not None:
+        works, which = owner.sidecar.ssrf_allowlist_works, f"of release {owner.name}"
+    elif version is not None:
+        works, which = version >= catalog.SIDECAR_V1_POOL_ALLOWLIST_FIXED, f"v{'.'.join(map(str, version))}"
+    else:
         r.warnings.append(
             f"{_key(keys)}: cannot tell the release of images.sidecar {cfg.images.sidecar}; SSRF protection answers "
             f"every P/D request with 403 before v{fixed} (llm-d/llm-d#1365)"
         )
-    elif version < catalog.SIDECAR_V1_POOL_ALLOWLIST_FIXED:
+        return
+    if not works:
         r.errors.append(
-            f"{_key(keys)}: routing sidecar v{'.'.join(map(str, version))} cannot read a v1 InferencePool's selector "
+            f"{_key(keys)}: routing sidecar {which} cannot read a v1 InferencePool's selector "
             f"and answers every P/D request with 403 (llm-d/llm-d#1365, fixed in v{fixed}); set it to false (the "
             "decode egress NetworkPolicy confines the prefill leg) or use a sidecar image of v"
-            f"{fixed} or later"
+            f"{fixed} or later (release: {rel.name if rel.sidecar.ssrf_allowlist_works else releases.DEFAULT_RELEASE})"
         )
+
+
+def check_release(cfg: StackConfig, r: Report) -> None:
+    """Images of one release set only: the specs emit that set's flags and EPP config, and a vLLM of another
+    release may not pair with the other role's NIXL. An image that is none of the sets' is an explicit override."""
+    rel = release(cfg.release)
+    r.facts.append(f"release {rel.name} (llm-d {rel.llm_d}): {rel.vllm_image}, {rel.epp_image}, {rel.sidecar_image}")
+    for key in sorted(cfg.images.model_fields_set & {"vllm", "epp", "sidecar"}):
+        image = getattr(cfg.images, key)
+        owner = releases.image_release(image)
+        if owner is not None and owner.name != rel.name:
+            r.errors.append(
+                f"{_key(f'images.{key}')}: {image} is release {owner.name}'s, but the stack's release is {rel.name}, "
+                f"whose flags and EPP config the specs emit; mixing sets is refused: remove images.{key}, or set "
+                f"release: {owner.name}"
+            )
+        elif owner is None:
+            r.warnings.append(
+                f"{_key(f'images.{key}')}: {image} overrides release {rel.name}'s image explicitly; the specs emit "
+                f"that release's flags and config, so the image must be of the same release"
+            )
+    for i, pool in enumerate(cfg.pools):
+        key = f"pools[{i}]"
+        sched, sc = pool.scheduling, pool.sidecar
+        rel = release(pool.release)
+        if "prefill_max_retries" in sc.model_fields_set and not rel.sidecar.prefill_retries:
+            r.errors.append(
+                f"{_key(key + '.sidecar.prefillMaxRetries')}: release {rel.name}'s sidecar has no prefill retries "
+                "(it falls back to decoding without P/D); remove it, or upgrade the release"
+            )
+        if sched.prompt_tokens and not rel.epp.decider_prompt_tokens:
+            r.errors.append(
+                f"{_key(key + '.scheduling.promptTokens')}: release {rel.name}'s decider has no promptTokens gate; "
+                "remove it, or upgrade the release"
+            )
+        if not rel.epp.token_routing:
+            if "peak_prefill_throughput" in sched.model_fields_set:
+                r.errors.append(
+                    f"{_key(key + '.scheduling.peakPrefillThroughput')}: release {rel.name} has no token-based "
+                    "routing; remove it, or upgrade the release"
+                )
+            continue
+        if sched.peak_prefill_throughput is None:
+            r.warnings.append(
+                f"{_key(key + '.scheduling.peakPrefillThroughput')}: unset and not measured upstream for "
+                f"{pool.model.id} at prefill TP {pool.prefill.tensor_parallelism} on this hardware, so pool "
+                f"{pool.name} routes by prefix cache and queue depth, not by tokens; set it (tokens/s of one prefill "
+                "pod) for token-based routing"
+            )
+        elif "peak_prefill_throughput" not in sched.model_fields_set:
+            acc = next((g.accelerator for g in cfg.cluster.inventory if g.gpus_per_node), "")
+            m = catalog.PEAK_PREFILL_THROUGHPUT[(pool.model.id, acc, pool.prefill.tensor_parallelism)]
+            r.facts.append(f"pool {pool.name}: peakPrefillThroughput {m.tokens_per_s:g} tokens/s from {m.source}")
 
 
 OWNED_VLLM_FLAGS = {
@@ -418,7 +483,13 @@ OWNED_ENV = {
     "VLLM_NIXL_SIDE_CHANNEL_HOST": "the pod's IP, so the other role reaches NIXL's side channel",
     "VLLM_NIXL_SIDE_CHANNEL_PORT": "the wired side-channel port, which the Service ports and NetworkPolicies open",
     "HF_HOME": "the model cache volume; size it with pools[].model.cacheSize",
-    "HF_TOKEN": "set the secret hfToken or hfTokenSecretName",
+    "HF_TOKEN": "set the secret hfToken or hfTokenSecretName (vLLM reads it from a mounted file)",
+    **{
+        k: "the root filesystem is read-only: every cache points at the pod's emptyDirs"
+        for k in vllm_runtime.CACHE_ENV
+        if k != "HF_TOKEN_PATH"
+    },
+    "HF_TOKEN_PATH": "the HF token Secret's key, mounted as a file",
 }
 """Environment variables the program sets on the vLLM container; an extraEnv or ucxEnv copy would override them."""
 
@@ -428,7 +499,44 @@ def check_owned_env(env: dict[str, str], key: str, r: Report) -> None:
         r.errors.append(f"{_key(key)}: {name} is set by the program ({OWNED_ENV[name]}); remove it")
 
 
+def images_in_use(cfg: StackConfig) -> dict[str, str]:
+    """Every image the program runs, by its config key."""
+    images = {f"images.{k}": getattr(cfg.images, k) for k in ("vllm", "epp", "sidecar")}
+    if cfg.verification.enabled:
+        images["verification.image"] = cfg.verification.image
+    if cfg.verification.gate_image:
+        images["verification.gateImage"] = cfg.verification.gate_image
+    return images
+
+
+def check_images(cfg: StackConfig, r: Report) -> None:
+    """`images.requireDigests`: only digest references (a tag may move to another build; a digest cannot)."""
+    if not cfg.images.require_digests:
+        return
+    for key, image in images_in_use(cfg).items():
+        if "@sha256:" not in image:
+            r.errors.append(
+                f"{_key(key)}: {image} is not pinned by digest and images.requireDigests is true; write it as "
+                "registry/repository@sha256:<digest> (or repository:tag@sha256:<digest>)"
+            )
+
+
+def check_shared_model_cache(cfg: StackConfig, r: Report) -> None:
+    """The shared model cache is a hostPath the kubelet creates owned by root (0755): only a root vLLM can write it,
+    and vLLM runs as root only where RDMA needs IPC_LOCK (components/specs/vllm_runtime.py)."""
+    net = worker_networking(cfg)
+    if net.model_cache_host_path and not vllm_runtime.runs_as_root(net.capabilities):
+        r.errors.append(
+            f"{_key('cluster.gke.gpuPool.sharedModelCache')}: the node's cache directory {net.model_cache_host_path} "
+            f"is created owned by root and vLLM runs as uid {vllm_runtime.VLLM_UID} without an RDMA fabric with "
+            "rdma.ipcLock; set it to false"
+        )
+
+
 def check_pools(cfg: StackConfig, r: Report) -> None:
+    check_images(cfg, r)
+    check_shared_model_cache(cfg, r)
+    check_release(cfg, r)
     check_sidecar(cfg, r)
     check_owned_env(cfg.rdma.ucx_env, "rdma.ucxEnv", r)
     for i, pool in enumerate(cfg.pools):
@@ -616,7 +724,24 @@ def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
     memory x gpu_memory_utilization. Reports KV-cache tokens and concurrent full-length sequences."""
     if not cfg.cluster.inventory:
         return
-    overhead = _bytes(cfg.preflight.runtime_overhead_per_gpu)
+    # Unset preflight.runtimeOverheadPerGpu: vLLM's TP-dependent overhead (catalog.runtime_overhead_bytes).
+    fixed_overhead = (
+        _bytes(cfg.preflight.runtime_overhead_per_gpu)
+        if "runtime_overhead_per_gpu" in cfg.preflight.model_fields_set
+        else None
+    )
+    r.facts.append(
+        f"memory model: vLLM {catalog.VLLM_MEMORY_ACCOUNTING}+ accounting (CUDA graphs inside "
+        "gpuMemoryUtilization); GPU memory as CUDA reports it where the catalog knows it ("
+        + ", ".join(f"{a} {b // catalog.MiB} MiB" for a, b in catalog.CUDA_MEMORY_BYTES.items())
+        + "; source: issue 20's comparison with aiconfigurator 0.12.0), else nvidia-smi's; runtime overhead "
+        + (
+            f"{cfg.preflight.runtime_overhead_per_gpu} per GPU (preflight.runtimeOverheadPerGpu)"
+            if fixed_overhead is not None
+            else f"{catalog.RUNTIME_OVERHEAD_TP1 / catalog.GiB:.1f} GiB at TP 1, "
+            f"{catalog.RUNTIME_OVERHEAD_TP_N / catalog.GiB:.1f} GiB at TP >= 2 (source: issue 20)"
+        )
+    )
     for i, pool in enumerate(cfg.pools):
         facts = model_facts(pool)
         if facts is None:
@@ -631,6 +756,7 @@ def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
                     continue
                 key = f"pools[{i}].{role.value}"
                 tp, seq = rc.tensor_parallelism, pool.model.max_model_len
+                overhead = catalog.runtime_overhead_bytes(tp) if fixed_overhead is None else fixed_overhead
                 budget = gpu_mem * pool.model.gpu_memory_utilization
                 weights = facts.checkpoint_bytes / tp
                 kv_space = budget - weights - overhead
@@ -687,7 +813,7 @@ def check_disk(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
 # --- names and wiring -----------------------------------------------------------------------------------------------
 def check_names(cfg: StackConfig, r: Report) -> None:
     assert cfg.prefix is not None
-    names = InstallNames(cfg.prefix, cfg.namespace)
+    names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     services = [names.pool(p.name).epp for p in cfg.pools]
     for s in services:
         if len(s) > 63 or not DNS_1035_LABEL.match(s):

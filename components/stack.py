@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.benchmark import Benchmark, BenchmarkArgs
 from components.cluster import resolve_kubeconfig
-from components.config import Fabric, GatewayProvider, StackConfig
+from components.config import Fabric, GatewayProvider, StackConfig, pool_images
 from components.crds import ClusterCrds, ClusterCrdsArgs
 from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
 from components.inference_pool import InferencePool, InferencePoolArgs
@@ -24,12 +25,13 @@ from components.rdma import (
     InfinibandFabricArgs,
 )
 from components.resources import in_namespace
+from components.specs import benchmark as benchmark_specs
 from components.specs import gke as gke_specs
-from components.specs import monitoring, network_policy, outputs, verification, wiring
+from components.specs import monitoring, network_policy, outputs, security, verification, wiring
 from components.specs import pd_gate as pd_gate_specs
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
-from components.specs.rdma import worker_networking
+from components.specs.rdma import namespace_pod_security_level, worker_networking
 from components.specs.wiring import Role
 
 
@@ -126,13 +128,15 @@ class ServingStack(pulumi.ComponentResource):
         super().__init__("llmd:serving:ServingStack", name, None, opts)
         cfg = args.config
         assert cfg.prefix is not None
-        names = InstallNames(cfg.prefix, cfg.namespace)
+        names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
         child = pulumi.ResourceOptions(parent=self)
 
+        net = worker_networking(cfg)
         if cfg.create_namespace:
+            psa = security.namespace_labels(namespace_pod_security_level(cfg))
             ns = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata={"name": cfg.namespace, "labels": {wiring.LABEL_PART_OF: wiring.PART_OF}},
+                metadata={"name": cfg.namespace, "labels": {wiring.LABEL_PART_OF: wiring.PART_OF, **psa}},
                 opts=child,
             )
             self.namespace = ns.metadata["name"]
@@ -152,11 +156,11 @@ class ServingStack(pulumi.ComponentResource):
             assert cfg.hf_token_secret_name is not None
             self.hf_token_secret_name = pulumi.Output.from_input(cfg.hf_token_secret_name)
 
-        net = worker_networking(cfg)
         deps = args.dependencies
         self.pools, self.workers = {}, {}
         for pool in cfg.pools:
-            pn = names.pool(pool.name)
+            pn = names.pool(pool.name, pool.release)
+            images = pool_images(cfg, pool)  # a pool pinned to another release set runs that set's images
             for role in (Role.PREFILL, Role.DECODE):
                 self.workers[(pool.name, role)] = ModelService(
                     pn.worker(role),
@@ -164,7 +168,7 @@ class ServingStack(pulumi.ComponentResource):
                         pn,
                         pool,
                         role,
-                        cfg.images,
+                        images,
                         net,
                         self.namespace,
                         self.hf_token_secret_name,
@@ -177,7 +181,7 @@ class ServingStack(pulumi.ComponentResource):
             self.pools[pool.name] = InferencePool(
                 pn.inference_pool,
                 InferencePoolArgs(
-                    pn, pool, cfg.images, cfg.gateway.provider, self.namespace, policies,
+                    pn, pool, images, cfg.gateway.provider, self.namespace, policies,
                     monitoring.monitors(pn, cfg.monitoring, cfg.monitoring_backend),
                     deployment_deps=deps.deployments,
                 ),
@@ -193,6 +197,14 @@ class ServingStack(pulumi.ComponentResource):
             # After the route and every worker: pulumi-kubernetes then waits for the Job to complete.
             for pool in (p for p in cfg.pools if p.serve):
                 job = verification.verification_job(names.pool(pool.name), pool, cfg)
+                if cfg.gateway.network_policies:
+                    pol = network_policy.verification_policy(names.pool(pool.name), names.gateway())
+                    k8s.networking.v1.NetworkPolicy(
+                        pol["metadata"]["name"],
+                        metadata=in_namespace(pol["metadata"], self.namespace),
+                        spec=pol["spec"],
+                        opts=child,
+                    )
                 k8s.batch.v1.Job(
                     job["metadata"]["name"],
                     metadata=in_namespace(job["metadata"], self.namespace),
@@ -222,4 +234,22 @@ class ServingStack(pulumi.ComponentResource):
                     ),
                     child,
                 )  # fmt: skip
+        self.benchmark: Benchmark | None = None
+        """benchmark.enabled: inference-perf against the gateway, after the P/D gate (components/benchmark.py)."""
+        if cfg.benchmark.enabled:
+            bench_pool = benchmark_specs.benchmark_pool(cfg)
+            gate = self.gates.get(bench_pool.name)
+            self.benchmark = Benchmark(
+                f"{names.pool(bench_pool.name).inference_pool}-bench",
+                BenchmarkArgs(
+                    names.pool(bench_pool.name), bench_pool, cfg, self.namespace, self.hf_token_secret_name,
+                    after=[gate] if gate else [self.gateway, *self.workers.values(), *deps.deployments],
+                    gateway_address=(
+                        self.gateway.gateway.status.apply(outputs.gateway_address)
+                        if cfg.gateway.provider is GatewayProvider.GKE
+                        else None
+                    ),
+                ),
+                child,
+            )  # fmt: skip
         self.register_outputs({"namespace": self.namespace})

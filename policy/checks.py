@@ -69,8 +69,10 @@ def sidecar_ports_agree(dep: Props, pool_target_port: int = 8000) -> list[str]:
     out = []
     vllm_port = _arg(vllm.get("args") or [], "--port")
     s_args = sidecar.get("args") or []
-    if _arg(s_args, "--vllm-port") != vllm_port:
-        out.append(f"sidecar --vllm-port {_arg(s_args, '--vllm-port')} != vllm --port {vllm_port}")
+    # --model-server-port from llm-d-router v0.10.0 on, --vllm-port before (components/releases.py).
+    flag = "--model-server-port" if _arg(s_args, "--model-server-port") is not None else "--vllm-port"
+    if _arg(s_args, flag) != vllm_port:
+        out.append(f"sidecar {flag} {_arg(s_args, flag)} != vllm --port {vllm_port}")
     if _arg(s_args, "--port") != str(pool_target_port):
         out.append(f"sidecar --port {_arg(s_args, '--port')} != pool target port {pool_target_port}")
     return out

@@ -35,11 +35,17 @@ class CrdVersion:
     schema: dict[str, Any]
 
 
-@lru_cache(maxsize=1)
-def crd_index() -> dict[tuple[str, str], CrdVersion]:
-    """(apiVersion, kind) -> schema of every served version of every CRD in the directory."""
+@lru_cache(maxsize=8)
+def crd_index(folders: tuple[str, ...] | None = None) -> dict[tuple[str, str], CrdVersion]:
+    """(apiVersion, kind) -> schema of every served version of every CRD in the directory (or only in these
+    folders of it: one release set's bundles, where two GAIE releases would otherwise overlap)."""
     index = {}
-    for path in sorted(crds_dir().rglob("*.yaml")):
+    paths = (
+        sorted(crds_dir().rglob("*.yaml"))
+        if folders is None
+        else sorted(p for f in folders for p in (crds_dir() / f).glob("*.yaml"))
+    )
+    for path in paths:
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
@@ -130,23 +136,23 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str, env: celpy.Environ
 
 
 @cache
-def _validator(key: tuple[str, str]) -> Any:
+def _validator(key: tuple[str, str], folders: tuple[str, ...] | None = None) -> Any:
     """The strict schema of a custom kind, checked against its metaschema once (the check dominates a validation)."""
-    schema = _strict(crd_index()[key].schema)
+    schema = _strict(crd_index(folders)[key].schema)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
 
 
-def validate_custom(obj: dict[str, Any]) -> CelReport:
+def validate_custom(obj: dict[str, Any], folders: tuple[str, ...] | None = None) -> CelReport:
     """Raise jsonschema.ValidationError or AssertionError when the CRD would reject the object."""
     key = (obj["apiVersion"], obj["kind"])
-    crd = crd_index().get(key)
+    crd = crd_index(folders).get(key)
     if crd is None:
         raise AssertionError(f"no CRD in {crds_dir()} serves {key}")
     body = {k: v for k, v in obj.items() if k != "metadata"}
     # apiVersion and kind were matched above (Istio's schemas do not declare them).
-    _validator(key).validate({k: v for k, v in body.items() if k not in ("apiVersion", "kind")})
+    _validator(key, folders).validate({k: v for k, v in body.items() if k not in ("apiVersion", "kind")})
     report = CelReport()
     _cel_rules(crd.schema, body, obj["kind"], celpy.Environment(), report)
     assert not report.failures, f"{obj['kind']} {obj['metadata'].get('name')}: CEL rules failed: {report.failures}"
@@ -157,8 +163,8 @@ def validate_builtin(obj: dict[str, Any]) -> None:
     kubernetes_validate.validate(obj, KUBERNETES_SCHEMA_VERSION, strict=True)
 
 
-def validate_object(obj: dict[str, Any]) -> CelReport | None:
-    if (obj["apiVersion"], obj["kind"]) in crd_index():
-        return validate_custom(obj)
+def validate_object(obj: dict[str, Any], folders: tuple[str, ...] | None = None) -> CelReport | None:
+    if (obj["apiVersion"], obj["kind"]) in crd_index(folders):
+        return validate_custom(obj, folders)
     validate_builtin(obj)
     return None

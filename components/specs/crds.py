@@ -22,6 +22,8 @@ def upstream_folders(crds: CrdsConfig, prep: ClusterPrepConfig) -> dict[str, lis
         "inference.networking.x-k8s.io_inferencepools",
         "inference.networking.x-k8s.io_inferencemodelrewrites",
     ]
+    if ie == "v1.6.0":  # InferenceObjective and InferenceModelRewrite moved to llm-d-router (group llm-d.ai)
+        ie_kinds = ["inference.networking.k8s.io_inferencepools", "inference.networking.x-k8s.io_inferencepoolimports"]
     agw = prep.charts.agentgateway
     return {
         f"gateway-api-{gw}": [f"{gw_base}/gateway.networking.k8s.io_{k}.yaml" for k in gw_kinds],

@@ -7,9 +7,10 @@ from typing import Any
 import yaml
 
 from components.config import Decider, PoolConfig
+from components.releases import ReleaseSet, release
 from components.specs import wiring
 from components.specs.names import PoolNames
-from components.specs.security import restricted
+from components.specs.security import pod_context, restricted
 from components.specs.wiring import Role
 
 EPP_CONFIG_FILE = "pd-config.yaml"
@@ -24,14 +25,90 @@ FILTERS = {Role.PREFILL: "prefill-filter", Role.DECODE: "decode-filter"}
 DECIDERS = {Decider.SELECTIVE: "prefix-based-pd-decider", Decider.ALWAYS: "always-disagg-pd-decider"}
 
 
+APPROX_PREFIX_PRODUCER = "approx-prefix-cache-producer"
+INFLIGHT_LOAD_PRODUCER = "inflight-load-producer"
+AFFINITY_FILTER = "prefix-cache-affinity-filter"
+TOKEN_LOAD_SCORER = "token-load-scorer"
+LRU_CAPACITY_PER_SERVER = 31250
+
+
 def decider_plugin(pool: PoolConfig) -> dict[str, Any]:
     plugin: dict[str, Any] = {"type": DECIDERS[pool.scheduling.decider]}
     if pool.scheduling.decider is Decider.SELECTIVE:
         plugin["parameters"] = {"nonCachedTokens": pool.scheduling.non_cached_tokens}
+        if release(pool.release).epp.decider_prompt_tokens:
+            plugin["parameters"]["promptTokens"] = pool.scheduling.prompt_tokens or 0
     return plugin
 
 
+def token_routing(pool: PoolConfig) -> bool:
+    """Token-based P/D routing: where the release has it and the pool's peakPrefillThroughput is known."""
+    return release(pool.release).epp.token_routing and pool.scheduling.peak_prefill_throughput is not None
+
+
 def epp_config(pool: PoolConfig) -> dict[str, Any]:
+    rel = release(pool.release)
+    if rel.epp.prefix_producer is None:
+        return _epp_config_v07(pool)
+    return _epp_config_router(pool, rel)
+
+
+def _epp_config_router(pool: PoolConfig, rel: ReleaseSet) -> dict[str, Any]:
+    """EndpointPickerConfig for llm-d-router (v0.10.0, strict parsing: every parameter below is a field its
+    plugin declares). The prefix match comes from approx-prefix-cache-producer; disagg-profile-handler runs
+    `decode`, asks the decider, runs `prefill` when it says so and sets x-prefiller-host-port itself.
+
+    Token-based routing (`token_routing`): prefix-cache-affinity-filter keeps the endpoints that hold most of the
+    prompt unless their estimated TTFT (in-flight tokens / peakPrefillThroughput) is too far behind, and
+    token-load-scorer spreads by in-flight tokens (both read inflight-load-producer). Without a known
+    peakPrefillThroughput: prefix-cache-scorer + queue-scorer, as llm-d-router v0.10.0
+    deploy/config/pd-epp-config.yaml."""
+    decider = decider_plugin(pool)
+    tokens = token_routing(pool)
+    load_scorer = TOKEN_LOAD_SCORER if tokens else QUEUE_SCORER
+    plugins: list[dict[str, Any]] = [
+        {"type": APPROX_PREFIX_PRODUCER, "parameters": {"lruCapacityPerServer": LRU_CAPACITY_PER_SERVER}},
+    ]
+    if tokens:
+        plugins += [
+            {"type": INFLIGHT_LOAD_PRODUCER},
+            {"type": AFFINITY_FILTER, "parameters": {"peakPrefillThroughput": pool.scheduling.peak_prefill_throughput}},
+        ]
+    plugins += [
+        {"type": PREFIX_SCORER},
+        {"type": load_scorer},
+        {"type": FILTERS[Role.PREFILL]},
+        {"type": FILTERS[Role.DECODE]},
+        {"type": PICKER},
+        decider,
+        {
+            "type": PROFILE_HANDLER,
+            "parameters": {
+                "profiles": {Role.DECODE.value: Role.DECODE.value, Role.PREFILL.value: Role.PREFILL.value},
+                "deciders": {Role.PREFILL.value: decider["type"]},
+            },
+        },
+    ]
+    profiles = [
+        {
+            "name": role.value,
+            "plugins": [
+                {"pluginRef": FILTERS[role]},
+                *([{"pluginRef": AFFINITY_FILTER}] if tokens else []),
+                {"pluginRef": PICKER},
+                {"pluginRef": PREFIX_SCORER, "weight": 2},
+                {"pluginRef": load_scorer, "weight": 1},
+            ],
+        }
+        for role in (Role.PREFILL, Role.DECODE)
+    ]
+    config: dict[str, Any] = {"apiVersion": rel.epp.config_api, "kind": "EndpointPickerConfig"}
+    if rel.epp.feature_gates:
+        config["featureGates"] = list(rel.epp.feature_gates)
+    return {**config, "plugins": plugins, "schedulingProfiles": profiles}
+
+
+def _epp_config_v07(pool: PoolConfig) -> dict[str, Any]:
     """EndpointPickerConfig for P/D. The profile handler runs `decode`, asks the decider, and runs `prefill` when
     it says so; the header handler then sets x-prefiller-host-port for the decode pod's sidecar.
 
@@ -52,7 +129,7 @@ def epp_config(pool: PoolConfig) -> dict[str, Any]:
         for role in (Role.PREFILL, Role.DECODE)
     ]
     return {
-        "apiVersion": wiring.EPP_CONFIG_API,
+        "apiVersion": release(pool.release).epp.config_api,
         "kind": "EndpointPickerConfig",
         # The prefix decider reads prefix-match data that prefix-cache-scorer prepares.
         "featureGates": ["prepareDataPlugins"],
@@ -95,6 +172,8 @@ def epp_service_account(names: PoolNames) -> dict[str, Any]:
 
 
 def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[str, Any]:
+    """One replica at every release: the P/D plugins keep their prefix and in-flight state in memory."""
+    rel = release(names.release)
     grpc_probe = {"grpc": {"port": wiring.EPP_HEALTH_PORT, "service": "inference-extension"}}
     return {
         "apiVersion": "apps/v1",
@@ -108,6 +187,7 @@ def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[s
                 "metadata": {"labels": names.epp_labels()},
                 "spec": {
                     "serviceAccountName": names.epp,
+                    "securityContext": pod_context(),
                     "terminationGracePeriodSeconds": 130,
                     "containers": [
                         {
@@ -141,7 +221,7 @@ def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[s
                             "readinessProbe": {**grpc_probe, "periodSeconds": 2},
                             # No CPU limit, as upstream: a throttled picker delays every request.
                             "resources": {
-                                "requests": {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "64Mi"},
+                                "requests": {"cpu": rel.epp.cpu_request, "memory": "8Gi", "ephemeral-storage": "64Mi"},
                                 "limits": {"memory": "16Gi", "ephemeral-storage": "256Mi"},
                             },
                             "volumeMounts": [{"name": "epp-config", "mountPath": EPP_CONFIG_MOUNT}],
@@ -178,11 +258,14 @@ def epp_role(names: PoolNames) -> dict[str, Any]:
         "metadata": {"name": names.epp, "namespace": names.install.namespace, "labels": names.epp_labels()},
         "rules": [
             {"apiGroups": [wiring.INFERENCE_POOL_GROUP], "resources": ["inferencepools"], "verbs": wiring.READ_VERBS},
-            {
-                "apiGroups": ["inference.networking.x-k8s.io"],
-                "resources": ["inferenceobjectives", "inferencemodelrewrites"],
-                "verbs": wiring.READ_VERBS,
-            },
+            *(
+                {
+                    "apiGroups": [group],
+                    "resources": ["inferenceobjectives", "inferencemodelrewrites"],
+                    "verbs": wiring.READ_VERBS,
+                }
+                for group in release(names.release).epp.objective_groups
+            ),
             {"apiGroups": [""], "resources": ["pods"], "verbs": wiring.READ_VERBS},
         ],
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.releases import release
 from components.specs import wiring
 from components.specs.wiring import Role
 
@@ -41,6 +42,8 @@ class InstallNames:
 
     prefix: str
     namespace: str
+    release: str | None = None
+    """The release set (components/releases.py); None: the default one."""
 
     def install_labels(self) -> dict[str, str]:
         return {wiring.LABEL_INSTALL: self.prefix}
@@ -62,8 +65,9 @@ class InstallNames:
         """Base of the auto-named HF token Secret (Pulumi appends a random suffix)."""
         return f"{self.prefix}-hf-token"
 
-    def pool(self, pool: str) -> PoolNames:
-        return PoolNames(self, pool)
+    def pool(self, pool: str, release: str | None = None) -> PoolNames:
+        """`release`: the pool's own set when it is pinned to one (a cutover); default the install's."""
+        return PoolNames(self, pool, release or self.release)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class PoolNames:
 
     install: InstallNames
     pool: str
+    release: str | None = None
+    """The release set of this pool's EPP and workers."""
 
     @property
     def inference_pool(self) -> str:
@@ -131,5 +137,6 @@ class PoolNames:
             **self.epp_selector(),
             wiring.LABEL_NAME: self.epp,
             wiring.LABEL_COMPONENT: "endpoint-picker",
-            "inference.networking.k8s.io/igw-mode": "inferencepool",
+            # The mode label each release's upstream chart puts on the EPP (GAIE's key before llm-d-router).
+            **dict([release(self.release).epp.mode_label]),
         }

@@ -7,9 +7,11 @@ move over TCP (fabric none, or `tcp` in UCX_TLS). The EPP accepts ext-proc from 
 health port from Google's health checkers. GKE's gateway has no pods: its proxies come from the region's proxy-only
 subnet, its health checks from Google's ranges.
 
-Egress of decode workers: the routing sidecar POSTs the prefill leg to whatever `x-prefiller-host-port` names. The
-network confines it: in the cluster, decode pods reach only this pool's prefill pods (vLLM port and NIXL side
-channel), DNS, and the API server when the sidecar watches its pool; outside it, only the download ports.
+Egress, every role: the routing sidecar POSTs the prefill leg to whatever `x-prefiller-host-port` names; the network
+confines it: in the cluster, decode pods reach only this pool's prefill pods (vLLM port and NIXL side channel), DNS,
+and the API server when the sidecar watches its pool; outside it, only the download ports. Prefill pods reach the
+pool's pods on the NIXL side channel, DNS and the download ports; the EPP the API server, DNS and the pool port of
+the pool's pods (metrics); the verification Job DNS and the gateway; the P/D gate has its own (pd_gate.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from components.config import ClusterKind, Fabric, GatewayProvider, MonitoringBa
 from components.specs import pd_gate, wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import PoolNames
+from components.specs.verification import verification_selector
 from components.specs.wiring import Role
 from components.specs.workers import needs_api_access
 
@@ -148,8 +151,7 @@ def decode_egress_policy(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -
     to_prefill: dict[str, Any] = {"to": [prefill]}
     if not kv_over_tcp(cfg):
         to_prefill["ports"] = _tcp(wiring.POOL_TARGET_PORT, wiring.NIXL_SIDE_CHANNEL_PORT)
-    dns = {"ports": [{"protocol": proto, "port": DNS_PORT} for proto in ("UDP", "TCP")]}
-    rules: list[dict[str, Any]] = [to_prefill, dns]
+    rules: list[dict[str, Any]] = [to_prefill, _dns()]
     if needs_api_access(pool, Role.DECODE):
         rules.append({"ports": _tcp(*API_SERVER_PORTS)})
     rules.append({"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)})
@@ -169,12 +171,67 @@ def decode_egress_policy(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -
     }
 
 
+def _dns() -> dict[str, Any]:
+    return {"ports": [{"protocol": proto, "port": DNS_PORT} for proto in ("UDP", "TCP")]}
+
+
+def _egress_policy(
+    name: str, names: PoolNames, selector: dict[str, str], rules: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": names.install.namespace, "labels": names.install.common_labels()},
+        "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Egress"], "egress": rules},
+    }
+
+
+def prefill_egress_policy(names: PoolNames, cfg: StackConfig) -> dict[str, Any]:
+    """Where a prefill pod may connect: this pool's pods (either role) on the NIXL side channel, or all TCP when KV
+    may move over TCP; DNS; the download ports outside the cluster. vLLM never calls the API server."""
+    peers: dict[str, Any] = {"to": [{"podSelector": {"matchLabels": names.selector()}}]}
+    if not kv_over_tcp(cfg):
+        peers["ports"] = _tcp(wiring.NIXL_SIDE_CHANNEL_PORT)
+    rules = [peers, _dns(), {"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)}]
+    return _egress_policy(f"{names.worker(Role.PREFILL)}-egress", names, names.worker_selector(Role.PREFILL), rules)
+
+
+def epp_egress_policy(names: PoolNames) -> dict[str, Any]:
+    """Where the EPP may connect: the API server (it watches its pool and the pods, and reviews /metrics tokens),
+    DNS, and the pool's pods on the pool port, where it reads each pod's vLLM metrics (through the sidecar on
+    decode). Nothing outside the cluster."""
+    rules = [
+        {"ports": _tcp(*API_SERVER_PORTS)},
+        _dns(),
+        {"to": [{"podSelector": {"matchLabels": names.selector()}}], "ports": _tcp(wiring.POOL_TARGET_PORT)},
+    ]
+    return _egress_policy(f"{names.epp}-egress", names, names.epp_selector(), rules)
+
+
+def verification_policy(names: PoolNames, gateway_name: str) -> dict[str, Any]:
+    """The verification Job (components/specs/verification.py) reaches DNS and the gateway's listener only; nothing
+    reaches it. Only with an in-cluster gateway (preflight refuses verification on GKE)."""
+    rules = [
+        _dns(),
+        {
+            "to": [{"podSelector": {"matchLabels": {GATEWAY_POD_LABEL: gateway_name}}}],
+            "ports": _tcp(wiring.GATEWAY_LISTENER_PORT),
+        },
+    ]
+    pol = _egress_policy(f"{names.inference_pool}-verify", names, verification_selector(names), rules)
+    pol["spec"]["policyTypes"] = ["Ingress", "Egress"]
+    return pol
+
+
 def pool_policies(names: PoolNames, pool: PoolConfig, cfg: StackConfig, gateway_name: str) -> list[dict[str, Any]]:
-    """Every NetworkPolicy of one pool, or none when `gateway.networkPolicies` is off."""
+    """Every NetworkPolicy of one pool, or none when `gateway.networkPolicies` is off. The P/D gate's own policy is
+    in components/specs/pd_gate.py, the verification Job's in `verification_policy`."""
     if not cfg.gateway.network_policies:
         return []
     return [
         worker_policy(names, cfg, gateway_name),
         epp_policy(names, cfg, gateway_name),
         decode_egress_policy(names, pool, cfg),
+        prefill_egress_policy(names, cfg),
+        epp_egress_policy(names),
     ]

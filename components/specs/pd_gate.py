@@ -24,7 +24,7 @@ from components.gate import pd_gate
 from components.specs import wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import PoolNames
-from components.specs.security import restricted
+from components.specs.security import pod_context, restricted
 from components.specs.verification import disaggregated_prompt_chars, gateway_url
 from components.specs.wiring import Role
 
@@ -224,6 +224,7 @@ def _job_spec(names: PoolNames, pool: PoolConfig, cfg: StackConfig, config_map: 
         "restartPolicy": "Never",
         "serviceAccountName": gate_name(names),
         "automountServiceAccountToken": False,
+        "securityContext": pod_context(),
         "containers": [container],
         "volumes": [
             {"name": "gate", "configMap": {"name": config_map}},

@@ -15,8 +15,9 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from components.config import ClusterKind, Fabric, RdmaConfig, StackConfig
+from components.config import ClusterKind, Fabric, GatewayProvider, RdmaConfig, StackConfig
 from components.specs import wiring
+from components.specs.security import pod_security_level
 
 GKE_ROCE_ENV = {
     # UCX's own route check rejects reachable endpoints on GKE's per-rail RoCE subnets.
@@ -117,3 +118,10 @@ def gpu_nic_claim_template(name: str, namespace: str, labels: dict[str, str], pa
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {"spec": {"devices": {"requests": requests, "constraints": constraints}}},
     }
+
+
+def namespace_pod_security_level(cfg: StackConfig) -> str:
+    """The Pod Security Standards level the install's namespace enforces (components/specs/security.py)."""
+    net = worker_networking(cfg)
+    host_paths = bool(net.model_cache_host_path) or any("hostPath" in v for v in net.volumes)
+    return pod_security_level(net.capabilities, host_paths, cfg.gateway.provider is not GatewayProvider.GKE)

@@ -18,7 +18,7 @@ from components.config import Decider, PoolConfig, StackConfig
 from components.specs import wiring
 from components.specs.gateway import gateway_service_name
 from components.specs.names import InstallNames, PoolNames
-from components.specs.security import restricted
+from components.specs.security import pod_context, restricted
 
 CHARS_PER_TOKEN = 4
 """The EPP's prompt-length estimate: characters per token (llm-d/llm-d-inference-scheduler v0.7.0, the prefix-based
@@ -51,11 +51,16 @@ def prompt_tokens_estimate(prompt: str) -> int:
 
 def gateway_url(cfg: StackConfig) -> str | None:
     assert cfg.prefix is not None
-    names = InstallNames(cfg.prefix, cfg.namespace)
+    names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     svc = gateway_service_name(names, cfg.gateway)
     if svc is None:
         return None
     return f"http://{svc}.{cfg.namespace}.svc.cluster.local:{wiring.GATEWAY_LISTENER_PORT}"
+
+
+def verification_selector(names: PoolNames) -> dict[str, str]:
+    """The verification Job's pods (its egress NetworkPolicy selects them)."""
+    return {**names.install.install_labels(), wiring.LABEL_COMPONENT: "verification", wiring.LABEL_POOL: names.pool}
 
 
 def verification_job(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
@@ -75,7 +80,7 @@ def verification_job(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> di
         # Generated text, not only a well-formed answer: a "text" field that is not empty.
         'echo "$answer" | grep -q \'"text_completion"\' && echo "$answer" | grep -q \'"text": *"[^"]\''
     )
-    labels = {**names.install.common_labels(), wiring.LABEL_COMPONENT: "verification", wiring.LABEL_POOL: names.pool}
+    labels = {**names.install.common_labels(), **verification_selector(names)}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -89,6 +94,7 @@ def verification_job(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> di
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
+                    "securityContext": pod_context(),
                     "containers": [
                         {
                             "name": "verify",

@@ -14,10 +14,11 @@ from components.config import (
     RolloutStrategy,
     SidecarConfig,
 )
-from components.specs import rdma, wiring
+from components.releases import release
+from components.specs import rdma, vllm_runtime, wiring
 from components.specs.names import PoolNames
 from components.specs.rdma import PodNetworking
-from components.specs.security import restricted
+from components.specs.security import pod_context, restricted
 from components.specs.wiring import Role
 
 
@@ -51,10 +52,8 @@ def vllm_env(pool: PoolConfig, role: Role, net: PodNetworking, hf_secret_name: s
         {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "VLLM_NIXL_SIDE_CHANNEL_PORT", "value": str(wiring.NIXL_SIDE_CHANNEL_PORT)},
         {"name": "HF_HOME", "value": wiring.MODEL_CACHE_PATH},
-        {
-            "name": "HF_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": hf_secret_name, "key": wiring.HF_TOKEN_KEY}},
-        },
+        # Caches on the pod's emptyDirs (the root filesystem is read-only); the HF token as a file, not in the env.
+        *({"name": k, "value": v} for k, v in vllm_runtime.CACHE_ENV.items()),
     ]
     extra = {**net.env, **role_config(pool, role).extra_env}
     return env + [{"name": k, "value": v} for k, v in sorted(extra.items())]
@@ -97,13 +96,12 @@ def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking,
         "volumeMounts": [
             {"name": "shm", "mountPath": "/dev/shm"},
             {"name": "model-cache", "mountPath": wiring.MODEL_CACHE_PATH},
-            {"name": "torch-compile-cache", "mountPath": "/.cache"},
-            {"name": "vllm-config", "mountPath": "/.config"},
+            *vllm_runtime.volume_mounts(),
             *net.volume_mounts,
         ],
+        # Restricted, relaxed only for RDMA (uid 0 + IPC_LOCK): components/specs/vllm_runtime.py says why.
+        "securityContext": vllm_runtime.security_context(net.capabilities),
     }
-    if net.capabilities:
-        container["securityContext"] = {"capabilities": {"add": list(net.capabilities)}}
     return container
 
 
@@ -111,17 +109,19 @@ def routing_sidecar(image: str, names: PoolNames, sidecar: SidecarConfig) -> dic
     """Decode only: a native sidecar (initContainer with restartPolicy Always, Kubernetes >= 1.29) that owns the
     pool port, runs the prefill leg for requests carrying x-prefiller-host-port, then forwards to local vLLM.
 
-    Flags as routing sidecar v0.7.1 defines them (llm-d/llm-d-inference-scheduler v0.7.1,
-    pkg/sidecar/proxy/options.go, AddFlags): `--kv-connector` (nixlv2, shared-storage or sglang) and
-    `--inference-pool=<namespace>/<name>` replace the deprecated `--connector` and `--inference-pool-name` (both
-    removed in llm-d-router v0.10.0); `--vllm-port` is still current there; `--secure-proxy` defaults to true (TLS),
-    and the gateway and EPP talk plain HTTP to the pool. Without SSRF protection the sidecar creates no Kubernetes
-    client (allowlist.go, NewAllowlistValidator), so it needs no token. With SSRF protection it watches that pool
-    and forwards only to its pods (it needs the Role from `sidecar_role`); preflight refuses it for releases whose
-    allow-list cannot read a v1 pool."""
+    Flags as the sidecar of the pool's release set spells them (components/releases.py: llm-d-inference-scheduler
+    v0.7.1 or llm-d-router v0.10.0, pkg/sidecar/proxy/options.go, AddFlags): `--kv-connector` (nixlv2) and
+    `--inference-pool=<namespace>/<name>` at both (the deprecated `--connector` and `--inference-pool-name` are gone
+    at v0.10.0); the vLLM port flag is `--vllm-port` at v0.7.1 and `--model-server-port` at v0.10.0 (where
+    `--vllm-port` is deprecated); `--secure-proxy` defaults to true (TLS), and the gateway and EPP talk plain HTTP to
+    the pool. Without SSRF protection the sidecar creates no Kubernetes client (allowlist.go), so it needs no token.
+    With it, it watches that pool and forwards only to its pods (the Role from `sidecar_role`); on by default only
+    where the allow-list reads a v1 pool. `--prefill-max-retries` exists from v0.10.0: a failed prefill leg is
+    retried, then returned to the client as an error instead of silently decoding without P/D."""
+    rel = release(sidecar.release)
     args = [
         f"--port={wiring.SIDECAR_PORT}",
-        f"--vllm-port={wiring.DECODE_VLLM_PORT}",
+        f"{rel.sidecar.model_server_port}={wiring.DECODE_VLLM_PORT}",
         f"--kv-connector={wiring.SIDECAR_CONNECTOR}",
         f"--inference-pool={names.install.namespace}/{names.inference_pool}",
         "--secure-proxy=false",
@@ -130,6 +130,8 @@ def routing_sidecar(image: str, names: PoolNames, sidecar: SidecarConfig) -> dic
     ]
     if sidecar.ssrf_protection:
         args.append("--enable-ssrf-protection=true")
+    if rel.sidecar.prefill_retries and sidecar.prefill_max_retries is not None:
+        args.append(f"--prefill-max-retries={sidecar.prefill_max_retries}")
     return {
         "name": wiring.SIDECAR_CONTAINER,
         "image": image,
@@ -184,11 +186,13 @@ def worker_deployment(
         "volumes": [
             {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
             model_cache_volume(pool, net),
-            {"name": "torch-compile-cache", "emptyDir": {}},
-            {"name": "vllm-config", "emptyDir": {}},
+            *vllm_runtime.volumes(hf_secret_name),
             *net.volumes,
         ],
         "terminationGracePeriodSeconds": 30,
+        "securityContext": pod_context(non_root=not vllm_runtime.runs_as_root(net.capabilities)),
+        # vLLM never talks to the API server; only the SSRF-protected sidecar needs a token.
+        "automountServiceAccountToken": needs_api_access(pool, role),
     }
     if net.gpus_by_claim:
         pod_spec["resourceClaims"] = [

@@ -83,7 +83,10 @@ def install_crds(kubectl: Kubectl) -> None:
     """The CRDs a stack without cluster preparation needs, applied directly (idempotent: server-side apply), so a
     test can leave the singletons out of its stack and its `up`s stay short."""
     crds = Path(os.environ["LLMD_CRDS_DIR"])
-    for folder in ("gateway-api-v1.5.1", "inference-extension-v1.4.0", "istio-1.29.1"):
+    # Every release set's Inference Extension, oldest first: the newest InferencePool CRD is the one left applied,
+    # and an older set's stack still finds what it needs (components/releases.py).
+    ie = [f"inference-extension-{v}" for v in ("v1.4.0", "v1.6.0")]
+    for folder in ("gateway-api-v1.5.1", *ie, "istio-1.29.1"):
         for f in sorted((crds / folder).glob("*.yaml")):
             if "vap" not in f.name:
                 kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(f))

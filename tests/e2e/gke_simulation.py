@@ -29,6 +29,7 @@ GATEWAY_ADDRESS = "203.0.113.10"
 CRD_FOLDERS = (
     "gateway-api-v1.5.1",
     "inference-extension-v1.4.0",
+    "inference-extension-v1.6.0",  # the default release set's, applied after v1.4.0
     "gke-gateway-api-fc40d60",
     "gke-networking-api-34c617f",
     "prometheus-engine-v0.17.2",

@@ -94,10 +94,16 @@ def test_every_object_is_accepted_by_the_api_server(kubectl: Kubectl):
         "deployments": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
         "services": {"e2e-llama-epp"},
         "serviceaccounts": {"e2e-llama-prefill", "e2e-llama-decode", "e2e-llama-epp"},
-        # The decode sidecar needs no Role without SSRF protection (off: its allow-list 403s before v0.10.0).
-        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp"},
-        "rolebindings.rbac.authorization.k8s.io": {"e2e-llama-epp"},
-        "networkpolicies.networking.k8s.io": {"e2e-llama-workers", "e2e-llama-epp", "e2e-llama-decode-egress"},
+        # The default release (llm-d-v0.9) turns the sidecar's SSRF protection on: it watches its pool (a Role).
+        "roles.rbac.authorization.k8s.io": {"e2e-llama-epp", "e2e-llama-decode"},
+        "rolebindings.rbac.authorization.k8s.io": {"e2e-llama-epp", "e2e-llama-decode"},
+        "networkpolicies.networking.k8s.io": {
+            "e2e-llama-workers",
+            "e2e-llama-epp",
+            "e2e-llama-decode-egress",
+            "e2e-llama-prefill-egress",
+            "e2e-llama-epp-egress",
+        },
         "envoyfilters.networking.istio.io": {"e2e-inference-gateway-strip-prefiller-header"},
         "inferencepools.inference.networking.k8s.io": {"e2e-llama"},
         "gateways.gateway.networking.k8s.io": {"e2e-inference-gateway"},
@@ -128,13 +134,32 @@ def test_workers_run_ready_on_one_full_gpu_node_and_the_epp_on_the_cpu_node(kube
     assert ready(epp) and epp["spec"]["nodeName"] == CPU_NODE
 
 
+def test_the_namespace_enforces_pod_security_and_admitted_every_pod(kubectl: Kubectl):
+    """Pod Security Admission is on in kube-apiserver by default: with these labels in force it admitted every pod
+    (InfiniBand: vLLM needs IPC_LOCK, which baseline does not allow, so `enforce` is privileged; `warn` and `audit`
+    report each pod's deviations from restricted). The hardened vLLM context is what the API server stored."""
+    labels = kubectl.json("get", "namespace", NS)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
+    workers = pods(kubectl, "llm-d.ai/role")
+    assert len(workers) == 5 and all(ready(p) for p in workers)
+    for p in workers:
+        vllm = next(c for c in p["spec"]["containers"] if c["name"] == "vllm")
+        ctx = vllm["securityContext"]
+        assert ctx["capabilities"] == {"drop": ["ALL"], "add": ["IPC_LOCK"]}
+        assert ctx["readOnlyRootFilesystem"] and not ctx["allowPrivilegeEscalation"]
+        assert p["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (epp,) = pods(kubectl, "inferencepool=e2e-llama-epp")
+    assert ready(epp) and epp["spec"]["securityContext"]["runAsNonRoot"]
+
+
 def test_a_second_preview_reports_no_changes(stack: auto.Stack):
     result, _ = run(stack, "preview")
     assert set(result.change_summary) == {"same"}, result.change_summary
 
 
 def test_a_new_vllm_image_updates_both_deployments_in_place_and_rolls_on_the_full_node(stack, kubectl: Kubectl):
-    image = "ghcr.io/llm-d/llm-d-cuda:v0.6.1"
+    image = "ghcr.io/llm-d/llm-d-cuda:v0.9.1"  # an explicit override of the release's image (a warning)
     stack.set_config("images.vllm", auto.ConfigValue(image), path=True)
     _, steps = run(stack, "preview")
     assert steps.of("apps/v1:Deployment") == {

@@ -1,4 +1,4 @@
-"""NetworkPolicies (ingress, and the decode workers' egress) as expectation tables per gateway provider. The
+"""NetworkPolicies (ingress, and every role's egress) as expectation tables per gateway provider. The
 simulated cluster does not enforce policies, so a small evaluator of the NetworkPolicy semantics we use (pod
 selectors in the same namespace, IP blocks, TCP and UDP ports) answers "may this source reach that pod on this
 port?"."""
@@ -72,7 +72,9 @@ def policies(provider: str, monitoring: str = "off", **rdma) -> list[dict]:
     gateway = {"provider": provider}
     if provider == "gke":
         gateway["proxySubnetCidr"] = "10.129.0.0/23"
-    raw = {"hfTokenSecretName": "hf", "gateway": gateway, "rdma": rdma, "monitoring": {"backend": monitoring}}
+    # Without SSRF protection (the llm-d-v0.6 default): test_with_ssrf_protection_* covers the API-server egress.
+    raw = {"hfTokenSecretName": "hf", "gateway": gateway, "rdma": rdma, "monitoring": {"backend": monitoring},
+           "pools": [{"name": "llama", "sidecar": {"ssrfProtection": False}}]}  # fmt: skip
     cfg = load_config(raw, "ib")
     return network_policy.pool_policies(PN, cfg.pools[0], cfg, GW)
 
@@ -182,7 +184,8 @@ def egress_allowed(pols: list[dict], source: str, dest: str, port: int, protocol
     return False
 
 
-# (source, destination, port, protocol, allowed) on InfiniBand (KV over RDMA: no TCP data path).
+# (source, destination, port, protocol, allowed) on InfiniBand (KV over RDMA: no TCP data path). Every role of the pool
+# has an egress policy; the P/D gate's is tested in tests/unit/test_pd_gate.py.
 EGRESS = [
     ("decode", "prefill", 8000, "TCP", True),  # the sidecar's prefill leg
     ("decode", "prefill", 5600, "TCP", True),  # NIXL side channel
@@ -198,20 +201,90 @@ EGRESS = [
     ("decode", "hugging-face", 443, "TCP", True),  # model downloads
     ("decode", "hugging-face", 80, "TCP", False),
     ("decode", "internet", 22, "TCP", False),
-    ("prefill", "random-pod", 8000, "TCP", True),  # prefill's egress is not restricted here
+    # prefill: the pool's pods on the NIXL side channel, DNS, downloads
+    ("prefill", "decode", 5600, "TCP", True),
+    ("prefill", "prefill", 5600, "TCP", True),
+    ("prefill", "decode", 8000, "TCP", False),  # prefill never calls decode
+    ("prefill", "decode", 40000, "TCP", False),  # no TCP data path when UCX has no tcp transport
+    ("prefill", "other-pool-prefill", 5600, "TCP", False),
+    ("prefill", "other-install-decode", 5600, "TCP", False),
+    ("prefill", "epp", 9090, "TCP", False),
+    ("prefill", "random-pod", 8000, "TCP", False),
+    ("prefill", "kube-dns", 53, "UDP", True),
+    ("prefill", "kube-dns", 53, "TCP", True),
+    ("prefill", "api-server", 6443, "TCP", False),  # vLLM never calls the API server
+    ("prefill", "hugging-face", 443, "TCP", True),
+    ("prefill", "internet", 22, "TCP", False),
+    # EPP: the API server, DNS, the pool's pods on the pool port (metrics); nothing outside
+    ("epp", "api-server", 6443, "TCP", True),
+    ("epp", "api-server", 443, "TCP", True),
+    ("epp", "kube-dns", 53, "UDP", True),
+    ("epp", "prefill", 8000, "TCP", True),
+    ("epp", "decode", 8000, "TCP", True),
+    ("epp", "decode", 8200, "TCP", False),  # decode's vLLM only through the sidecar
+    ("epp", "prefill", 5600, "TCP", False),
+    ("epp", "other-pool-prefill", 8000, "TCP", False),
+    ("epp", "random-pod", 8000, "TCP", False),
+    ("epp", "internet", 80, "TCP", False),
 ]
 
 
 @pytest.mark.parametrize("provider", ["istio", "agentgateway", "kgateway", "gke"])
 @pytest.mark.parametrize(("source", "dest", "port", "protocol", "expected"), EGRESS)
-def test_decode_egress(provider, source, dest, port, protocol, expected):
+def test_egress(provider, source, dest, port, protocol, expected):
     assert egress_allowed(policies(provider), source, dest, port, protocol) is expected
+
+
+def test_every_role_of_the_pool_has_an_egress_policy():
+    for provider in ("istio", "gke"):
+        pols = policies(provider)
+        for target in TARGETS.values():
+            assert any(
+                "Egress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], target) for p in pols
+            ), target
+
+
+@pytest.mark.parametrize("rdma", [{"fabric": "none"}, {"ucxEnv": {"UCX_TLS": "rc,tcp,cuda_copy"}}])
+def test_prefill_may_use_any_tcp_port_to_its_pool_when_kv_can_move_over_tcp(rdma):
+    p = policies("istio", **rdma)
+    assert egress_allowed(p, "prefill", "decode", 40000) and egress_allowed(p, "prefill", "prefill", 40000)
+    assert not egress_allowed(p, "prefill", "random-pod", 40000)
+
+
+# --- the Jobs ---------------------------------------------------------------------------------------------------------
+def test_verification_job_reaches_dns_and_the_gateway_only():
+    from components.specs.verification import verification_selector
+
+    pol = network_policy.verification_policy(PN, GW)
+    assert pol["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in pol["spec"]
+    TARGETS["verify"] = verification_selector(PN)
+    try:
+        assert egress_allowed([pol], "verify", "gateway", 80)
+        assert egress_allowed([pol], "verify", "kube-dns", 53, "UDP")
+        for dest, port in (("decode", 8000), ("prefill", 8000), ("epp", 9002), ("hugging-face", 443),
+                           ("other-gateway", 80), ("api-server", 6443)):  # fmt: skip
+            assert not egress_allowed([pol], "verify", dest, port), dest
+    finally:
+        del TARGETS["verify"]
+
+
+def test_the_stack_creates_the_verification_policy_with_the_job():
+    from tests.harness import run_program
+
+    rec = run_program({"verification": {"enabled": True}}, secrets={"hfToken": "hf_x"})
+    names = [r.metadata.get("name") for r in rec.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")]
+    assert "ib-llama-verify" in names
+    off = run_program(
+        {"verification": {"enabled": True}, "gateway": {"networkPolicies": False}}, secrets={"hfToken": "x"}
+    )
+    assert not off.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
 
 
 def gke_stack_policies(**gateway) -> list[dict]:
     from tests.harness import GKE_CLUSTER
 
-    raw = {"hfTokenSecretName": "hf", "cluster": GKE_CLUSTER, "gateway": gateway}
+    raw = {"hfTokenSecretName": "hf", "cluster": GKE_CLUSTER, "gateway": gateway,
+           "pools": [{"name": "llama", "sidecar": {"ssrfProtection": False}}]}  # fmt: skip
     cfg = load_config(raw, "gke")
     return network_policy.pool_policies(PN, cfg.pools[0], cfg, GW)
 

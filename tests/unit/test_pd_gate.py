@@ -12,6 +12,7 @@ import pytest
 
 from components.config import load_config
 from components.gate import pd_gate
+from components.releases import release
 from components.specs import pd_gate as specs
 from components.specs.names import InstallNames
 from components.specs.verification import disaggregated_prompt_chars
@@ -174,7 +175,7 @@ def test_a_real_stack_has_one_gate_job_per_serving_pool_after_the_route_and_work
     spec = job.inputs["spec"]
     assert spec["backoffLimit"] == 0 and spec["podFailurePolicy"]["rules"][0]["action"] == "FailJob"
     pod = spec["template"]["spec"]
-    assert pod["containers"][0]["image"] == "ghcr.io/llm-d/llm-d-cuda:v0.6.0"  # images.vllm
+    assert pod["containers"][0]["image"] == release(None).vllm_image  # images.vllm, the default release's
     assert pod["serviceAccountName"] == "ib-green-pd-gate" and pod["automountServiceAccountToken"] is False
     cm = rec.one("kubernetes:core/v1:ConfigMap", job.metadata["name"])
     assert cm.inputs["data"]["pd_gate.py"] == (ROOT / "components/gate/pd_gate.py").read_text()

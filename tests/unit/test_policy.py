@@ -64,8 +64,9 @@ def test_gpu_request_that_disagrees_with_tp_is_a_violation(built):
 def test_sidecar_port_mismatch_is_a_violation(built):
     dep = worker(built, "decode")
     sidecar = dep["spec"]["template"]["spec"]["initContainers"][0]
-    sidecar["args"] = [a.replace("--vllm-port=8200", "--vllm-port=8201") for a in sidecar["args"]]
-    assert checks.sidecar_ports_agree(dep) == ["sidecar --vllm-port 8201 != vllm --port 8200"]
+    flag = next(a.split("=")[0] for a in sidecar["args"] if a.endswith("=8200"))  # the release's spelling
+    sidecar["args"] = [a.replace(f"{flag}=8200", f"{flag}=8201") for a in sidecar["args"]]
+    assert checks.sidecar_ports_agree(dep) == [f"sidecar {flag} 8201 != vllm --port 8200"]
 
 
 @pytest.mark.parametrize("image", ["ghcr.io/llm-d/llm-d-cuda:latest", "ghcr.io/llm-d/llm-d-cuda"])

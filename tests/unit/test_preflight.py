@@ -126,7 +126,8 @@ INVALID = [
     ({"pools": [{"name": "a"}, {"name": "b"}]}, "llm-d-pd:pools", "route match"),
     ({"hfToken": True}, "llm-d-pd:hfToken", "exactly one"),
     # P/D rules of the pinned upstream releases.
-    (pool(sidecar={"ssrfProtection": True}), "llm-d-pd:pools[0].sidecar.ssrfProtection", "llm-d/llm-d#1365"),
+    ({"release": "llm-d-v0.6", **pool(sidecar={"ssrfProtection": True})}, "llm-d-pd:pools[0].sidecar.ssrfProtection",
+     "llm-d/llm-d#1365"),
     (pool(prefill={"tensorParallelism": 4}, decode={"tensorParallelism": 2}),
      "llm-d-pd:pools[0].prefill.tensorParallelism", "only for MLA models"),
     (pool(decode={"extraArgs": ["--kv-transfer-config={}"]}), "llm-d-pd:pools[0].decode.extraArgs", "remove it"),
@@ -176,9 +177,12 @@ def test_seed_topology_fits_an_h200_node_and_reports_its_headroom():
     r = report(inventory())
     assert r.ok, r.errors
     prefill, decode = (f for f in r.facts if f.startswith(("pools[0].prefill", "pools[0].decode")))
-    # 141 GB x 0.9 = 135.7 GB; 72.7 GB of weights + 4.3 GB overhead leave 58.7 GB: 179k tokens of 320 KiB (BF16 KV).
-    assert "KV cache 58.7 GB = 179090 tokens = 5.6 sequences of 32000" in prefill
-    assert "weights 18.2 GB" in decode and "43.2 sequences" in decode  # TP 4: a quarter of the weights and KV heads
+    # CUDA's 143156 MiB x 0.9 = 135.1 GB; 72.7 GB of weights + 2.5 GiB TP1 overhead leave 59.7 GB: 182k tokens of
+    # 320 KiB (BF16 KV). aiconfigurator 0.12.0 counts 178,129 (issue 20).
+    assert "overhead 2.7 GB + KV cache 59.7 GB = 182234 tokens = 5.7 sequences of 32000" in prefill
+    # TP 4: a quarter of the weights and KV heads, 4 GiB overhead (NCCL): 1,374,865 tokens (aiconfigurator 1,382,497).
+    assert "weights 18.2 GB + overhead 4.3 GB" in decode and "1374865 tokens = 43.0 sequences" in decode
+    assert any(f.startswith("memory model: vLLM 0.21+ accounting") and "h200-141gb 143156 MiB" in f for f in r.facts)
     assert "GPUs declared: 8 on 1 node(s); 0 spare" in r.facts
 
 
@@ -186,12 +190,26 @@ def test_seed_prefill_at_tp1_does_not_fit_an_h100_80gb_with_32k_context():
     r = report(inventory(accelerator="h100-80gb"))
     (err,) = r.errors
     assert err.startswith("llm-d-pd:pools[0].prefill.tensorParallelism: at TP 1 the weights (72.7 GB per GPU)")
-    assert any("pools[0].prefill on h100-80gb: budget 77.0 GB" in f and "0 tokens" in f for f in r.facts)
+    assert any("pools[0].prefill on h100-80gb: budget 77.0 GB" in f and " 4835 tokens" in f for f in r.facts)
     # ... and what fixes it: FP8 KV cache is not enough (the weights alone fill the budget); TP 2 is (3P x 2 + 1D x 2).
     fp8 = report(merge(inventory(accelerator="h100-80gb"), pool(model={"kvCacheDtype": "fp8"})))
     assert any("prefill.tensorParallelism" in e for e in fp8.errors)
     tp2 = pool(prefill={"replicas": 3, "tensorParallelism": 2}, decode={"tensorParallelism": 2})
     assert not report(merge(inventory(accelerator="h100-80gb"), tp2)).errors
+
+
+def test_the_runtime_overhead_follows_tensor_parallelism_unless_configured():
+    tp = pool(prefill={"replicas": 2, "tensorParallelism": 2}, decode={"tensorParallelism": 4})
+    facts = report(merge(inventory(), tp)).facts
+    assert any("pools[0].prefill on h200-141gb" in f and "overhead 4.3 GB" in f for f in facts)  # 4 GiB at TP 2
+    fixed = report(merge(inventory(), {"preflight": {"runtimeOverheadPerGpu": "1Gi"}})).facts
+    assert any("pools[0].prefill on h200-141gb" in f and "overhead 1.1 GB" in f for f in fixed)
+    assert any("runtime overhead 1Gi per GPU (preflight.runtimeOverheadPerGpu)" in f for f in fixed)
+    # An accelerator without a CUDA figure budgets from nvidia-smi's.
+    assert catalog.cuda_memory_bytes("h100-80gb") == catalog.ACCELERATORS["h100-80gb"].memory_bytes
+    assert (
+        catalog.cuda_memory_bytes("h200-141gb") == catalog.ACCELERATORS["h200-141gb"].memory_bytes - 615 * catalog.MiB
+    )
 
 
 def test_fp8_kv_cache_halves_the_bytes_per_token():

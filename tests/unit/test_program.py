@@ -57,10 +57,11 @@ def test_workers_reference_the_auto_named_hf_token_secret(ib):
     wrapped = secret.inputs["stringData"]
     assert wrapped[pulumi.runtime.rpc._special_sig_key] == pulumi.runtime.rpc._special_secret_sig
     assert set(wrapped["value"]) == {"HF_TOKEN"}
-    for dep in ib.of_type(DEPLOYMENT):
-        env = {e["name"]: e for e in containers(dep).get("vllm", {}).get("env", [])}
-        if env:
-            assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == name
+    workers = [dep for dep in ib.of_type(DEPLOYMENT) if "vllm" in containers(dep)]
+    assert workers
+    for dep in workers:
+        volumes = {v["name"]: v for v in dep.inputs["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["hf-token"]["secret"]["secretName"] == name
 
 
 def test_pool_epp_and_route_are_wired_by_name(ib):
@@ -86,7 +87,8 @@ def test_cluster_preparation_installs_crds_istio_and_the_infiniband_operators(ib
     bundles = {r.name: r for r in ib.of_type(CRD_BUNDLE)}
     assert set(bundles) == {"crds-gateway-api", "crds-inference-extension"}  # istio's come with its base chart
     assert any("gateway-api-v1.5.1" in f for f in bundles["crds-gateway-api"].inputs["sources"])
-    assert any("inference-extension-v1.4.0" in f for f in bundles["crds-inference-extension"].inputs["sources"])
+    # The default release set's GAIE (components/releases.py).
+    assert any("inference-extension-v1.6.0" in f for f in bundles["crds-inference-extension"].inputs["sources"])
     # Each bundle is one resource, identified by the content hash of its manifests, and retained on destroy.
     for b in bundles.values():
         assert b.inputs["sha256"] == content_hash(b.inputs["sources"])
@@ -128,8 +130,10 @@ def test_gateway_provider_extras(provider, extra):
 def test_existing_secret_name_is_used_and_no_secret_is_created():
     rec = run_program({"hfTokenSecretName": "my-hf"})
     assert not rec.of_type("kubernetes:core/v1:Secret")
-    env = {e["name"]: e for e in containers(rec.one(DEPLOYMENT, "ib-llama-decode"))["vllm"]["env"]}
-    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "my-hf"
+    volumes = {
+        v["name"]: v for v in rec.one(DEPLOYMENT, "ib-llama-decode").inputs["spec"]["template"]["spec"]["volumes"]
+    }
+    assert volumes["hf-token"]["secret"]["secretName"] == "my-hf"
 
 
 @pytest.mark.parametrize(

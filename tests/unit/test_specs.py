@@ -13,9 +13,11 @@ from components.specs.names import InstallNames
 from components.specs.rdma import pod_networking
 from components.specs.wiring import Role
 
-CFG = load_config({"hfTokenSecretName": "hf"}, "ib")
+CFG = load_config({"hfTokenSecretName": "hf", "release": "llm-d-v0.6"}, "ib")
+"""The llm-d-v0.6 set: these tests pin its sidecar v0.7.1 / EPP v0.7.0 wiring (tests/unit/test_releases.py pins the
+newest set's)."""
 POOL = CFG.pools[0]
-NAMES = InstallNames("ib", "llm-d-pd")
+NAMES = InstallNames("ib", "llm-d-pd", CFG.release)
 PN = NAMES.pool("llama")
 NET = pod_networking(CFG.rdma)
 
@@ -90,12 +92,19 @@ def test_nixl_side_channel_uses_the_pod_ip_and_a_declared_port():
     assert {"name": "nixl", "containerPort": 5600, "protocol": "TCP"} in vllm["ports"]
 
 
-def test_hf_token_comes_only_from_the_secret():
-    env = {e["name"]: e for e in container(deployment(Role.DECODE), "vllm")["env"]}
-    assert env["HF_TOKEN"] == {
-        "name": "HF_TOKEN",
-        "valueFrom": {"secretKeyRef": {"name": "hf-secret", "key": "HF_TOKEN"}},
+def test_hf_token_comes_only_from_the_secret_as_a_file():
+    dep = deployment(Role.DECODE)
+    vllm = container(dep, "vllm")
+    env = {e["name"]: e for e in vllm["env"]}
+    assert "HF_TOKEN" not in env  # not in the environment, which child processes inherit
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["hf-token"]["secret"] == {
+        "secretName": "hf-secret",
+        "items": [{"key": "HF_TOKEN", "path": "token"}],
+        "defaultMode": 0o440,
     }
+    mount = next(m for m in vllm["volumeMounts"] if m["name"] == "hf-token")
+    assert mount["readOnly"] and env["HF_TOKEN_PATH"]["value"] == f"{mount['mountPath']}/token"
 
 
 def test_infiniband_pods_request_the_configured_resource_ipc_lock_and_ucx_without_tcp():
@@ -113,7 +122,7 @@ def test_fabric_none_adds_no_rdma_resource_or_capability():
     cfg = load_config({"hfTokenSecretName": "hf", "rdma": {"fabric": "none"}}, "ib")
     vllm = container(deployment(Role.DECODE, cfg), "vllm")
     assert set(vllm["resources"]["requests"]) == {"cpu", "memory", "nvidia.com/gpu"}
-    assert "securityContext" not in vllm
+    assert "add" not in vllm["securityContext"]["capabilities"]
 
 
 def test_workers_roll_without_surge_so_a_full_node_can_update():
