@@ -86,7 +86,7 @@ def test_up_from_empty_creates_the_stack_and_exports_how_to_use_it(stack: auto.S
     assert '"model": "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"' in out["curl"]["llama"]
     assert out["gatewayAccess"] == f"kubectl -n {NS} port-forward svc/e2e-inference-gateway-istio 8000:80"
     assert result.outputs["hfTokenSecret"].value.startswith("e2e-hf-token-")
-    assert any("5.6 sequences of 32000" in f for f in out["preflight"]["facts"])  # H200-shaped node
+    assert any("5.7 sequences of 32000" in f for f in out["preflight"]["facts"])  # H200-shaped node
 
 
 def test_every_object_is_accepted_by_the_api_server(kubectl: Kubectl):
