@@ -187,7 +187,7 @@ PEAK_PREFILL_THROUGHPUT: dict[tuple[str, str, int], PrefillThroughput] = {
 pools[].scheduling.peakPrefillThroughput or falls back to prefix-based routing, and says so."""
 
 
-# --- how vLLM accounts GPU memory (issue 20: preflight against aiconfigurator 0.12.0 and llm-d-planner) ---------------
+# --- how vLLM accounts GPU memory (checked against aiconfigurator 0.12.0 and llm-d-planner) ---------------------------
 VLLM_MEMORY_ACCOUNTING = "0.21"
 """The vLLM release whose memory accounting the memory-fit check follows: from vLLM 0.21 the CUDA graphs' memory is
 charged to the --gpu-memory-utilization budget, so the budget is CUDA's total x utilization and everything besides
@@ -196,7 +196,7 @@ weights and KV cache (activations, CUDA graphs, NCCL buffers) is the runtime ove
 CUDA_MEMORY_BYTES: dict[str, int] = {
     # What CUDA reports as the device's total (cudaMemGetInfo, which vLLM's memory profiler reads through
     # torch.cuda.mem_get_info) on an H200 141GB: 143156 MiB, 615 MiB below nvidia-smi's 143771 MiB. Source: the
-    # comparison of this preflight with aiconfigurator 0.12.0 and llm-d-planner recorded in issue 20.
+    # comparison of this preflight with aiconfigurator 0.12.0 and llm-d-planner on the seed topology.
     "h200-141gb": 143156 * MiB,
 }
 """GPU memory as CUDA reports it, where known; other accelerators fall back to AcceleratorFacts.memory_bytes
@@ -216,7 +216,7 @@ RUNTIME_OVERHEAD_TP1 = int(2.5 * GiB)
 RUNTIME_OVERHEAD_TP_N = 4 * GiB
 """...and on a tensor-parallel worker (TP >= 2), which adds NCCL's buffers and custom all-reduce: about 4 GiB.
 Source of both: the KV-token counts of this preflight against aiconfigurator 0.12.0's vLLM memory model on the seed
-topology (H200, Llama-3.3-70B FP8: TP1 179,090 vs 178,129 tokens, TP4 1,381,950 vs 1,382,497), issue 20."""
+topology (H200, Llama-3.3-70B FP8: TP1 179,090 vs 178,129 tokens, TP4 1,381,950 vs 1,382,497)."""
 
 
 def runtime_overhead_bytes(tensor_parallelism: int) -> int:

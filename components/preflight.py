@@ -734,12 +734,12 @@ def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
         f"memory model: vLLM {catalog.VLLM_MEMORY_ACCOUNTING}+ accounting (CUDA graphs inside "
         "gpuMemoryUtilization); GPU memory as CUDA reports it where the catalog knows it ("
         + ", ".join(f"{a} {b // catalog.MiB} MiB" for a, b in catalog.CUDA_MEMORY_BYTES.items())
-        + "; source: issue 20's comparison with aiconfigurator 0.12.0), else nvidia-smi's; runtime overhead "
+        + "; source: a comparison with aiconfigurator 0.12.0's vLLM memory model), else nvidia-smi's; runtime overhead "
         + (
             f"{cfg.preflight.runtime_overhead_per_gpu} per GPU (preflight.runtimeOverheadPerGpu)"
             if fixed_overhead is not None
             else f"{catalog.RUNTIME_OVERHEAD_TP1 / catalog.GiB:.1f} GiB at TP 1, "
-            f"{catalog.RUNTIME_OVERHEAD_TP_N / catalog.GiB:.1f} GiB at TP >= 2 (source: issue 20)"
+            f"{catalog.RUNTIME_OVERHEAD_TP_N / catalog.GiB:.1f} GiB at TP >= 2 (same source)"
         )
     )
     for i, pool in enumerate(cfg.pools):

@@ -1,4 +1,4 @@
-"""The vLLM pods from the restricted profile down (issue 17): per fabric, what is relaxed and why; every path vLLM
+"""The vLLM pods from the restricted profile down: per fabric, what is relaxed and why; every path vLLM
 writes is a volume; the namespace's Pod Security Admission level; `images.requireDigests`."""
 
 from __future__ import annotations

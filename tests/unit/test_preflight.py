@@ -178,7 +178,7 @@ def test_seed_topology_fits_an_h200_node_and_reports_its_headroom():
     assert r.ok, r.errors
     prefill, decode = (f for f in r.facts if f.startswith(("pools[0].prefill", "pools[0].decode")))
     # CUDA's 143156 MiB x 0.9 = 135.1 GB; 72.7 GB of weights + 2.5 GiB TP1 overhead leave 59.7 GB: 182k tokens of
-    # 320 KiB (BF16 KV). aiconfigurator 0.12.0 counts 178,129 (issue 20).
+    # 320 KiB (BF16 KV). aiconfigurator 0.12.0 counts 178,129.
     assert "overhead 2.7 GB + KV cache 59.7 GB = 182234 tokens = 5.7 sequences of 32000" in prefill
     # TP 4: a quarter of the weights and KV heads, 4 GiB overhead (NCCL): 1,374,865 tokens (aiconfigurator 1,382,497).
     assert "weights 18.2 GB + overhead 4.3 GB" in decode and "1374865 tokens = 43.0 sequences" in decode
