@@ -362,7 +362,7 @@ class GatewayConfig(CamelModel):
         None, description="GKE: the region's proxy-only subnet, allowed to reach workers and EPP."
     )
     network_policies: bool = Field(
-        True, description="NetworkPolicies: ingress for the workers and the EPP, egress for the decode workers."
+        True, description="NetworkPolicies: ingress and egress for the workers, the EPP and the Jobs."
     )
     download_cidrs: list[Cidr] = Field(
         default_factory=list,
