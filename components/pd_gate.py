@@ -54,6 +54,18 @@ class PdGate(pulumi.ComponentResource):
             subjects=crb["subjects"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
         )
+        jr = specs.job_role(n, pool, cfg)
+        job_role = k8s.rbac.v1.Role(
+            f"{name}-role", metadata=in_namespace(jr["metadata"], ns), rules=jr["rules"], opts=child
+        )
+        jrb = specs.job_role_binding(n)
+        job_binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-rolebinding",
+            metadata=in_namespace(jrb["metadata"], ns),
+            role_ref=jrb["roleRef"],
+            subjects=jrb["subjects"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[job_role]),
+        )
         services = [
             k8s.core.v1.Service(
                 f"{name}-{svc['metadata']['name']}",
@@ -67,7 +79,7 @@ class PdGate(pulumi.ComponentResource):
         code = k8s.core.v1.ConfigMap(
             f"{name}-code", metadata=in_namespace(cm["metadata"], ns), data=cm["data"], opts=child
         )
-        ready: list[pulumi.Resource] = [account, binding, code, *services]
+        ready: list[pulumi.Resource] = [account, binding, job_binding, code, *services]
         address = args.gateway_address
         if cfg.gateway.network_policies:
             policy = specs.egress_policy(n, cfg, args.gateway_name, None)
@@ -99,6 +111,8 @@ class PdGate(pulumi.ComponentResource):
             ),
         )
         proof = specs.proof_spec(n, pool, cfg)
-        self.proof: pulumi.Output[dict] = self.job.status.apply(lambda status: specs.proof_with_status(proof, status))
+        self.proof: pulumi.Output[dict] = pulumi.Output.all(self.job.status, self.job.metadata).apply(
+            lambda a: specs.proof_with_status(proof, a[0], a[1])
+        )
         """The `pdProof.<pool>` export."""
         self.register_outputs({"job": self.job.metadata["name"], "proof": self.proof})

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -447,6 +448,54 @@ def report(result: Result, termination_log: str | None) -> None:
             pass
 
 
+PROOF_ANNOTATION = "llm-d.ai/pd-proof"
+"""The gate's figures, recorded on its own Job, where `pulumi up` reads them into the `pdProof` export."""
+
+
+def proof_figures(result: Result) -> dict[str, Any]:
+    return {
+        "passed": result.passed,
+        "cause": result.cause,
+        "requests": result.requests,
+        "answered": result.answered,
+        "pdDecisions": result.pd_decisions,
+        "decodeOnly": result.decode_only,
+        "kvTransfers": result.kv_transfers,
+        "kvBytes": result.kv_bytes,
+        "failedTransfers": result.failed_transfers,
+        "ttftSeconds": result.ttft_seconds,
+    }
+
+
+def publish(result: Result, env: dict[str, str], token_file: str | None) -> str | None:
+    """Annotate the gate's own Job with its figures (merge patch; the gate's Role allows get and patch on that one
+    Job only). Best effort: the verdict stands without it. Returns why it did not publish, or None."""
+    job, namespace = env.get("PD_GATE_JOB"), env.get("PD_GATE_NAMESPACE")
+    if not (job and namespace and token_file):
+        return "no job, namespace or token"
+    api = env.get("PD_GATE_API_URL") or (
+        f"https://{env.get('KUBERNETES_SERVICE_HOST', 'kubernetes.default.svc')}:"
+        f"{env.get('KUBERNETES_SERVICE_PORT', '443')}"
+    )
+    body = {"metadata": {"annotations": {PROOF_ANNOTATION: json.dumps(proof_figures(result), sort_keys=True)}}}
+    try:
+        with open(token_file) as f:
+            token = f.read().strip()
+        req = urllib.request.Request(
+            f"{api}/apis/batch/v1/namespaces/{namespace}/jobs/{job}",
+            data=json.dumps(body).encode(),
+            method="PATCH",
+            headers={"Content-Type": "application/merge-patch+json", "Authorization": f"Bearer {token}"},
+        )
+        ca = os.path.join(os.path.dirname(token_file), "ca.crt")
+        context = ssl.create_default_context(cafile=ca) if api.startswith("https") else None
+        with urllib.request.urlopen(req, timeout=10, context=context) as r:
+            r.read()
+    except (OSError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: pd_gate.py CONFIG.json", file=sys.stderr)
@@ -461,6 +510,9 @@ def main(argv: list[str]) -> int:
         return CONFIG_ERROR
     result = run(cfg)
     report(result, os.environ.get("PD_GATE_TERMINATION_LOG", "/dev/termination-log"))
+    why = publish(result, dict(os.environ), cfg.token_file)
+    if why:
+        print(f"pd-gate: figures not recorded on the Job ({why}); they are in this log", flush=True)
     return result.exit_code()
 
 

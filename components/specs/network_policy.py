@@ -28,8 +28,7 @@ from components.specs.wiring import Role
 from components.specs.workers import needs_api_access
 
 DNS_PORT = 53
-API_SERVER_PORTS = (443, 6443)
-"""The `kubernetes` Service's port and the API server's usual endpoint port (policies see the endpoint after DNAT)."""
+API_SERVER_PORTS = wiring.API_SERVER_PORTS
 
 GOOGLE_HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 

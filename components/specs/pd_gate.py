@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components.config import Decider, GatewayProvider, PoolConfig, StackConfig
+from components.config import Decider, GatewayProvider, PoolConfig, StackConfig, pool_images
 from components.gate import pd_gate
 from components.specs import wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
@@ -47,10 +47,11 @@ def gate_enabled(cfg: StackConfig) -> bool:
     return cfg.cluster.render_directory is None
 
 
-def gate_image(cfg: StackConfig) -> str:
-    """The vLLM image by default: pinned, already pulled on the GPU nodes the gate is placed next to, and it has
-    python3 and prometheus_client (a vLLM dependency)."""
-    return cfg.verification.gate_image or cfg.images.vllm
+def gate_image(cfg: StackConfig, pool: PoolConfig) -> str:
+    """The pool's vLLM image by default: pinned, already pulled on the GPU nodes the gate is placed next to, and it
+    has python3 and prometheus_client (a vLLM dependency). A pool pinned to another release set uses its own, so
+    moving the stack's release does not rerun a pinned pool's gate."""
+    return cfg.verification.gate_image or pool_images(cfg, pool).vllm
 
 
 def gate_labels(names: PoolNames) -> dict[str, str]:
@@ -142,6 +143,34 @@ def cluster_role_binding(names: PoolNames) -> dict[str, Any]:
     }
 
 
+def job_role(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
+    """get and patch on the gate's own Job, by name: it records its figures there (nothing else)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(names, gate_name(names)),
+        "rules": [
+            {
+                "apiGroups": ["batch"],
+                "resources": ["jobs"],
+                "resourceNames": [run_name(names, pool, cfg)],
+                "verbs": ["get", "patch"],
+            }
+        ],
+    }
+
+
+def job_role_binding(names: PoolNames) -> dict[str, Any]:
+    name = gate_name(names)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(names, name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": names.install.namespace}],
+    }
+
+
 def metrics_services(names: PoolNames) -> list[dict[str, Any]]:
     """Headless, one per role: their DNS names resolve to the Ready worker pods, whose vLLM /metrics the gate reads."""
     return [
@@ -199,9 +228,12 @@ def _job_spec(names: PoolNames, pool: PoolConfig, cfg: StackConfig, config_map: 
     codes = sorted({code for code, _ in pd_gate.CAUSES.values()} | {pd_gate.CONFIG_ERROR})
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": gate_image(cfg),
+        "image": gate_image(cfg, pool),
         "command": ["python3", f"{MOUNT}/{SCRIPT_KEY}", f"{MOUNT}/{CONFIG_KEY}"],
         "env": [
+            # Where the gate records its figures (publish in components/gate/pd_gate.py).
+            {"name": "PD_GATE_JOB", "value": config_map},  # the run's name: its Job's and its ConfigMap's
+            {"name": "PD_GATE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
             {"name": "PYTHONUNBUFFERED", "value": "1"},
             {"name": "HOME", "value": "/tmp"},
@@ -228,10 +260,16 @@ def _job_spec(names: PoolNames, pool: PoolConfig, cfg: StackConfig, config_map: 
         "containers": [container],
         "volumes": [
             {"name": "gate", "configMap": {"name": config_map}},
-            # A short-lived token of the gate's own ServiceAccount, for the EPP's /metrics only.
+            # A short-lived token of the gate's own ServiceAccount, for the EPP's /metrics and for annotating its own
+            # Job with its figures; the cluster's CA to reach the API server.
             {
                 "name": "token",
-                "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]},
+                "projected": {
+                    "sources": [
+                        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    ]
+                },
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
         ],
@@ -301,6 +339,8 @@ def egress_policy(names: PoolNames, cfg: StackConfig, gateway_name: str, gateway
         gateway_peer = [{"podSelector": {"matchLabels": {GATEWAY_POD_LABEL: gateway_name}}}]
     rules: list[dict[str, Any]] = [
         {"ports": [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]},
+        # The API server, to annotate its own Job (its Role allows nothing else); its address is not known here.
+        {"ports": tcp(*wiring.API_SERVER_PORTS)},
         {"to": [{"podSelector": {"matchLabels": names.epp_selector()}}], "ports": tcp(wiring.EPP_METRICS_PORT)},
         {
             "to": [{"podSelector": {"matchLabels": names.worker_selector(Role.PREFILL)}}],
@@ -353,10 +393,24 @@ def _status_field(status: Any, camel: str, snake: str) -> Any:
     return getattr(status, snake, None)
 
 
-def proof_with_status(proof: dict[str, Any], status: Any) -> dict[str, Any]:
-    """The proof spec with what the Job reported: 1 succeeded once the gate passed (a failed gate fails `up`)."""
+def measured(metadata: Any) -> dict[str, Any] | None:
+    """The figures the gate recorded on its Job (annotation pd_gate.PROOF_ANNOTATION), if any."""
+    if metadata is None:
+        return None
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else getattr(metadata, "annotations", None)
+    raw = (annotations or {}).get(pd_gate.PROOF_ANNOTATION)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def proof_with_status(proof: dict[str, Any], status: Any, metadata: Any = None) -> dict[str, Any]:
+    """The proof spec with what the Job reported: 1 succeeded once the gate passed (a failed gate fails `up`), and
+    the measured figures (requests, P/D decisions, KV transfers and bytes, TTFT) the gate recorded on the Job."""
     return {
         **proof,
         "succeeded": _status_field(status, "succeeded", "succeeded") or 0,
         "completionTime": _status_field(status, "completionTime", "completion_time"),
+        "measured": measured(metadata),
     }

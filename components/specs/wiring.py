@@ -31,6 +31,8 @@ EPP_GRPC_PORT = 9002
 EPP_HEALTH_PORT = 9003
 EPP_METRICS_PORT = 9090
 GATEWAY_LISTENER_PORT = 80
+API_SERVER_PORTS = (443, 6443)
+"""The `kubernetes` Service's port and the API server's usual endpoint port (policies see the endpoint after DNAT)."""
 
 
 def vllm_port(role: Role) -> int:

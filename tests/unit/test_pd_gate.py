@@ -207,7 +207,18 @@ def test_the_gate_has_least_privilege_rbac():
                                            "namespace": "llm-d-pd"}]  # fmt: skip
     sa = rec.one("kubernetes:core/v1:ServiceAccount", "ib-llama-pd-gate")
     assert sa.inputs["automountServiceAccountToken"] is False
-    assert not [r for r in rec.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role") if "pd-gate" in r.name]
+    # Its one namespaced right: get and patch its own Job, by name, to record its figures there.
+    (own,) = [r for r in rec.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role") if "pd-gate" in r.name]
+    job = next(r for r in rec.of_type("kubernetes:batch/v1:Job") if "pd-gate" in r.name)
+    assert own.inputs["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"],
+                                    "resourceNames": [job.metadata["name"]], "verbs": ["get", "patch"]}]  # fmt: skip
+    (own_binding,) = [r for r in rec.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+                      if "pd-gate" in r.name]  # fmt: skip
+    assert own_binding.inputs["roleRef"]["name"] == own.metadata["name"]
+    assert own_binding.inputs["subjects"][0]["name"] == "ib-llama-pd-gate"
+    assert rec.depends_on(job, own_binding)
+    env = {e["name"]: e for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PD_GATE_JOB"]["value"] == job.metadata["name"]
 
 
 def test_the_gates_network_policy_rows_reach_only_the_gateway_and_the_metrics_ports():
@@ -222,6 +233,7 @@ def test_the_gates_network_policy_rows_reach_only_the_gateway_and_the_metrics_po
     }
     assert reach == {
         ("null", (53, 53)),
+        ("null", (443, 6443)),  # the API server: its Role lets it patch its own Job, nothing else
         (json.dumps([{"podSelector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name":
                                                       "ib-inference-gateway"}}}]), (80,)),
         (json.dumps([{"podSelector": {"matchLabels": {"inferencepool": "ib-llama-epp", "llm-d.ai/install": "ib"}}}],
@@ -308,7 +320,7 @@ def test_on_gke_the_gate_sends_to_the_gateways_address():
     cfg = load_config({"hfTokenSecretName": "hf", "cluster": cluster}, "gke")
     names = InstallNames("gke", cfg.namespace).pool("llama")
     job = specs.with_gateway_address(specs.job(names, cfg.pools[0], cfg), "203.0.113.7")
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env[specs.GATEWAY_URL_ENV] == "http://203.0.113.7:80"
     policy = specs.egress_policy(names, cfg, "gke-inference-gateway", "203.0.113.7")
     assert {"to": [{"ipBlock": {"cidr": "203.0.113.7/32"}}], "ports": [{"protocol": "TCP", "port": 80}]} in policy[
@@ -326,4 +338,58 @@ def test_on_gke_the_gate_sends_to_the_gateways_address():
 )
 def test_the_proof_carries_the_jobs_status(status, succeeded: int, completed: str | None):
     proof = specs.proof_with_status({"job": "j"}, status)
-    assert proof == {"job": "j", "succeeded": succeeded, "completionTime": completed}
+    assert proof == {"job": "j", "succeeded": succeeded, "completionTime": completed, "measured": None}
+
+
+def test_the_proof_carries_the_figures_the_gate_recorded_on_its_job():
+    figures = {"passed": True, "requests": 8, "pdDecisions": 8.0, "kvTransfers": 8.0, "kvBytes": 1.5e9,
+               "ttftSeconds": {"p50": 0.4, "max": 0.9}}  # fmt: skip
+    annotated = {"annotations": {pd_gate.PROOF_ANNOTATION: json.dumps(figures)}}
+    assert specs.proof_with_status({"job": "j"}, {"succeeded": 1}, annotated)["measured"] == figures
+    typed = type("ObjectMeta", (), {"annotations": {pd_gate.PROOF_ANNOTATION: json.dumps(figures)}})()
+    assert specs.proof_with_status({"job": "j"}, None, typed)["measured"] == figures
+    assert (
+        specs.proof_with_status({"job": "j"}, None, {"annotations": {pd_gate.PROOF_ANNOTATION: "{"}})["measured"]
+        is None
+    )  # a damaged annotation is no figures, not a failed `up`
+
+
+def test_the_gate_records_its_figures_on_its_own_job(tmp_path):
+    """publish(): a merge patch of one annotation on the gate's Job, with its token, to the API server (a stand-in
+    on 127.0.0.1 here); without a token or job name it says why and the verdict stands."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str, dict, str]] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_PATCH(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            seen.append((self.path, self.headers["Content-Type"], json.loads(body), self.headers["Authorization"]))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    token = tmp_path / "token"
+    token.write_text("tok\n")
+    result = pd_gate.Result(
+        pool="llama", passed=True, cause=None, failures=[], requests=8, answered=8, pd_decisions=8, decode_only=1,
+        kv_transfers=8, kv_bytes=1.5e9, failed_transfers=0, failed_notifications=0,
+        ttft_seconds={"p50": 0.4, "max": 0.9}, short_prompt=None, errors=[],
+    )  # fmt: skip
+    env = {"PD_GATE_JOB": "ib-llama-pd-gate-1234abcd", "PD_GATE_NAMESPACE": "llm-d-pd",
+           "PD_GATE_API_URL": f"http://127.0.0.1:{server.server_address[1]}"}  # fmt: skip
+    assert pd_gate.publish(result, env, str(token)) is None
+    server.server_close()
+    ((path, content_type, body, auth),) = seen
+    assert path == "/apis/batch/v1/namespaces/llm-d-pd/jobs/ib-llama-pd-gate-1234abcd"
+    assert content_type == "application/merge-patch+json" and auth == "Bearer tok"
+    figures = json.loads(body["metadata"]["annotations"][pd_gate.PROOF_ANNOTATION])
+    assert figures["pdDecisions"] == 8 and figures["kvTransfers"] == 8 and figures["ttftSeconds"]["p50"] == 0.4
+    assert specs.measured(body["metadata"]) == figures  # what the program reads back into pdProof
+    assert pd_gate.publish(result, {}, str(token)) == "no job, namespace or token"
