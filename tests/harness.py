@@ -17,6 +17,15 @@ GKE_CLUSTER: dict[str, Any] = {
 }
 """`cluster` of a gke stack that passes preflight (tests and the benchmark)."""
 
+BENCH_TOKEN = {"hfToken": "hf_bench_not_a_real_token"}
+BENCH_STACKS: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
+    "ib": ({"clusterPrep": {"enabled": True, "networkOperator": True}}, BENCH_TOKEN),
+    "local": ({"clusterPrep": {"enabled": True, "gatewayControlPlane": False}}, BENCH_TOKEN),
+    "agentgateway": ({"gateway": {"provider": "agentgateway"}, "rdma": {"fabric": "none"}}, BENCH_TOKEN),
+    "gke": ({"cluster": GKE_CLUSTER}, BENCH_TOKEN),
+}
+"""The stacks scripts/bench evaluates, whose resource identities tests/unit/test_urns.py pins."""
+
 
 @dataclass
 class Registered:
