@@ -17,6 +17,8 @@ SNAPSHOTS = Path(__file__).parent / "unit" / "snapshots"
 TOKEN = {"hfToken": "hf_not_a_real_token"}
 CRDS_PLACEHOLDER = "<crds-dir>"
 
+# Frozen with the snapshot they produced: these inputs resemble tests/unit/test_schemas.py's CONFIGS but must not
+# follow them, or the snapshot would stop pinning the objects of the program before release sets.
 STACKS: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
     "ib-istio": ({"clusterPrep": {"enabled": True, "networkOperator": True, "gpuOperator": True}}, TOKEN),
     "local": (

@@ -12,7 +12,6 @@ workload is a new run and an unchanged one is not rerun.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import yaml
 from components.bench import run_benchmark
 from components.config import PoolConfig, StackConfig
 from components.specs import wiring
-from components.specs.names import PoolNames
+from components.specs.names import PoolNames, content_named
 from components.specs.security import pod_context, restricted
 from components.specs.verification import gateway_url
 
@@ -150,15 +149,10 @@ def _job_spec(names: PoolNames, pool: PoolConfig, cfg: StackConfig, config_map: 
     }
 
 
-def content_hash(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> str:
-    blob = json.dumps(
-        [RUNNER_SOURCE, inference_perf_config(names, pool, cfg), _job_spec(names, pool, cfg, "", "")], sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
 def run_name(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> str:
-    return f"{bench_name(names)}-{content_hash(names, pool, cfg)}"
+    """Changes with the runner, the workload and the Job's spec: a changed benchmark is a new run."""
+    spec = _job_spec(names, pool, cfg, "", "")
+    return content_named(bench_name(names), RUNNER_SOURCE, inference_perf_config(names, pool, cfg), spec)
 
 
 def code_config_map(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:

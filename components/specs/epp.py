@@ -53,6 +53,24 @@ def epp_config(pool: PoolConfig) -> dict[str, Any]:
     return _epp_config_router(pool, rel)
 
 
+def scheduling_profiles(extra_filters: list[str], load_scorer: str) -> list[dict[str, Any]]:
+    """The `prefill` and `decode` profiles: the role's filter (and any extra filter), the picker, the prefix-cache
+    scorer (weight 2) and a load scorer (weight 1), in that order (both releases)."""
+    return [
+        {
+            "name": role.value,
+            "plugins": [
+                {"pluginRef": FILTERS[role]},
+                *({"pluginRef": f} for f in extra_filters),
+                {"pluginRef": PICKER},
+                {"pluginRef": PREFIX_SCORER, "weight": 2},
+                {"pluginRef": load_scorer, "weight": 1},
+            ],
+        }
+        for role in (Role.PREFILL, Role.DECODE)
+    ]
+
+
 def _epp_config_router(pool: PoolConfig, rel: ReleaseSet) -> dict[str, Any]:
     """EndpointPickerConfig for llm-d-router (v0.10.0, strict parsing: every parameter below is a field its
     plugin declares). The prefix match comes from approx-prefix-cache-producer; disagg-profile-handler runs
@@ -89,19 +107,7 @@ def _epp_config_router(pool: PoolConfig, rel: ReleaseSet) -> dict[str, Any]:
             },
         },
     ]
-    profiles = [
-        {
-            "name": role.value,
-            "plugins": [
-                {"pluginRef": FILTERS[role]},
-                *([{"pluginRef": AFFINITY_FILTER}] if tokens else []),
-                {"pluginRef": PICKER},
-                {"pluginRef": PREFIX_SCORER, "weight": 2},
-                {"pluginRef": load_scorer, "weight": 1},
-            ],
-        }
-        for role in (Role.PREFILL, Role.DECODE)
-    ]
+    profiles = scheduling_profiles([AFFINITY_FILTER] if tokens else [], load_scorer)
     config: dict[str, Any] = {"apiVersion": rel.epp.config_api, "kind": "EndpointPickerConfig"}
     if rel.epp.feature_gates:
         config["featureGates"] = list(rel.epp.feature_gates)
@@ -116,18 +122,7 @@ def _epp_config_v07(pool: PoolConfig) -> dict[str, Any]:
     disabled" and serves every request decode-only (llm-d-inference-scheduler v0.7.0,
     pkg/plugins/profile/disagg_profile_handler.go)."""
     decider = decider_plugin(pool)
-    profiles = [
-        {
-            "name": role.value,
-            "plugins": [
-                {"pluginRef": FILTERS[role]},
-                {"pluginRef": PICKER},
-                {"pluginRef": PREFIX_SCORER, "weight": 2},
-                {"pluginRef": QUEUE_SCORER, "weight": 1},
-            ],
-        }
-        for role in (Role.PREFILL, Role.DECODE)
-    ]
+    profiles = scheduling_profiles([], QUEUE_SCORER)
     return {
         "apiVersion": release(pool.release).epp.config_api,
         "kind": "EndpointPickerConfig",

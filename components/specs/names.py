@@ -6,17 +6,28 @@ name or select each other's pods.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from components.releases import release
 from components.specs import wiring
 from components.specs.wiring import Role
+from components.vocabulary import DNS_1035_LABEL_RE, DNS_1123_LABEL_RE
 
 MAX_PREFIX_LEN = 20
 MAX_POOL_NAME_LEN = 20
-DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_1035_LABEL = DNS_1035_LABEL_RE
+DNS_1123_LABEL = DNS_1123_LABEL_RE
+
+
+def content_named(base: str, *parts: Any) -> str:
+    """A Job's name that changes with everything it runs (its code, its config, its pod spec): Jobs are immutable,
+    so a changed run is a new Job. The P/D gate and the benchmark name their runs this way."""
+    blob = json.dumps(list(parts), sort_keys=True)
+    return f"{base}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def sanitize_prefix(stack_name: str) -> str:

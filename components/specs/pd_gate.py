@@ -14,7 +14,6 @@ a changed config or gate replaces the Job and `up` runs it again; an unchanged o
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from components.config import Decider, GatewayProvider, PoolConfig, StackConfig,
 from components.gate import pd_gate
 from components.specs import wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
-from components.specs.names import PoolNames
+from components.specs.names import PoolNames, content_named
 from components.specs.security import pod_context, restricted
 from components.specs.verification import disaggregated_prompt_chars, gateway_url
 from components.specs.wiring import Role
@@ -199,16 +198,11 @@ def metrics_services(names: PoolNames) -> list[dict[str, Any]]:
     ]
 
 
-def content_hash(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> str:
-    """Everything the gate does: its code, its config and the Job's spec (image, placement, deadline)."""
-    spec = _job_spec(names, pool, cfg, config_map="")
-    blob = json.dumps([GATE_SOURCE, gate_config(names, pool, cfg), spec], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
 def run_name(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> str:
-    """The Job's and its ConfigMap's name: a change to any of it is a new run."""
-    return f"{gate_name(names)}-{content_hash(names, pool, cfg)}"
+    """The Job's and its ConfigMap's name: everything the gate does (its code, its config and the Job's spec:
+    image, placement, deadline), so a change to any of it is a new run."""
+    spec = _job_spec(names, pool, cfg, config_map="")
+    return content_named(gate_name(names), GATE_SOURCE, gate_config(names, pool, cfg), spec)
 
 
 def config_map(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
@@ -261,7 +255,8 @@ def _job_spec(names: PoolNames, pool: PoolConfig, cfg: StackConfig, config_map: 
         "volumes": [
             {"name": "gate", "configMap": {"name": config_map}},
             # A short-lived token of the gate's own ServiceAccount, for the EPP's /metrics and for annotating its own
-            # Job with its figures; the cluster's CA to reach the API server.
+            # Job with its figures; the cluster's CA to reach the API server (kube-root-ca.crt: published in every
+            # namespace by kube-controller-manager's root-ca-cert-publisher since Kubernetes 1.20).
             {
                 "name": "token",
                 "projected": {

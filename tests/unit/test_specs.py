@@ -399,3 +399,14 @@ def test_gke_has_no_header_strip_and_relies_on_the_decode_egress_policy():
     assert gateway.client_prefiller_header_strip(NAMES, cfg.gateway) is None
     for rule in gateway.http_route(NAMES, cfg.pools, cfg.gateway)["spec"]["rules"]:
         assert _strip_filters(rule) == []
+
+
+def test_a_run_name_changes_with_every_part_and_only_with_them():
+    from components.specs.names import content_named
+
+    base = content_named("ib-llama-pd-gate", "code", {"requests": 8}, {"image": "a"})
+    assert base == content_named("ib-llama-pd-gate", "code", {"requests": 8}, {"image": "a"})
+    assert base.startswith("ib-llama-pd-gate-") and len(base) == len("ib-llama-pd-gate-") + 8
+    for changed in (("code2", {"requests": 8}, {"image": "a"}), ("code", {"requests": 9}, {"image": "a"}),
+                    ("code", {"requests": 8}, {"image": "b"})):  # fmt: skip
+        assert content_named("ib-llama-pd-gate", *changed) != base
