@@ -20,8 +20,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import pulumi_engine  # noqa: E402
 
-CLUSTER = "llmd-e2e"
-"""The end-to-end tests' own local cluster, so a running demo never takes their GPUs."""
+CLUSTER = os.environ.get("LLMD_E2E_CLUSTER", "llmd-e2e")
+"""The end-to-end tests' own local cluster, so a running demo never takes their GPUs (LLMD_E2E_CLUSTER names
+another, so two runs never share one)."""
 KUBECONFIG = ROOT / f".local-cluster-{CLUSTER}" / "kubeconfig"
 
 
