@@ -159,6 +159,21 @@ GKE_GPU_MACHINES: dict[str, GkeGpuMachine] = {
 }
 
 
+HYPERDISK_ML_MACHINE_SERIES = ("a2", "a3", "a4", "c3", "c3d", "g2")
+"""Machine series that attach Hyperdisk ML volumes, as Compute Engine's "About Hyperdisk ML" page lists them
+(cloud.google.com/compute/docs/disks/hd-types/hyperdisk-ml, "Machine series support"; GKE's Hyperdisk page defers to
+it). The populate Job writes the model volume from a system-pool node and every GPU node reads it, so both pools'
+series must be here."""
+NO_HYPERDISK_MACHINE_SERIES = ("e2", "n1", "n2", "n2d", "t2d", "t2a")
+"""Series that attach no Hyperdisk at all (persistent disks only), so preflight can refuse them outright; a series in
+neither tuple is unknown to the catalog and only warned about."""
+
+
+def machine_series(machine_type: str) -> str:
+    """`c3-standard-8` -> `c3`, `a3-ultragpu-8g` -> `a3`."""
+    return machine_type.split("-", 1)[0]
+
+
 # --- upstream behaviour by release -----------------------------------------------------------------------------------
 SIDECAR_V1_POOL_ALLOWLIST_FIXED = (0, 10, 0)
 """First routing-sidecar release whose SSRF allow-list reads an inference.networking.k8s.io/v1 pool's selector

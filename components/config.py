@@ -104,6 +104,81 @@ class ModelFactsConfig(CamelModel):
     mla: bool = Field(False, description="Multi-head latent attention (DeepSeek-style); allows prefill TP > decode TP.")
 
 
+class CacheMode(StrEnum):
+    """How a pool's weights reach vLLM (components/specs/model_cache.py builds each mode's objects)."""
+
+    PER_POD = "per-pod"
+    """Every worker downloads the checkpoint into its own emptyDir (sized by model.cacheSize)."""
+    NODE = "node"
+    """One hostPath cache per node, shared by the node's workers: one download per node."""
+    VOLUME = "volume"
+    """One volume per model, filled once by a populate Job; every worker mounts it read-only."""
+    STREAM = "stream"
+    """vLLM streams the safetensors from object storage (Run:ai Model Streamer)."""
+
+
+class CacheSource(StrEnum):
+    """Where the populate Job of a `volume` cache reads the weights from."""
+
+    HUGGINGFACE = "huggingface"
+    """The Hugging Face hub, with the install's token."""
+    BUCKET = "bucket"
+    """A copy of the repository in a Cloud Storage bucket (`bucket`), read with the Job's Workload Identity."""
+
+
+class VolumeAccessMode(StrEnum):
+    READ_ONLY_MANY = "ReadOnlyMany"
+    READ_WRITE_MANY = "ReadWriteMany"
+    READ_WRITE_ONCE = "ReadWriteOnce"
+    """Accepted so preflight can say why it does not fit: the populate Job and the workers run on different nodes."""
+
+
+def _hf_revision(v: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", v) or ".." in v or v.endswith("/"):
+        raise ValueError(f"{v!r} is not a Hugging Face revision; write a branch, tag or commit, e.g. main")
+    return v
+
+
+def _bucket_url(v: str) -> str:
+    if not re.fullmatch(r"(gs|s3)://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/[A-Za-z0-9._/-]*)?", v) or ".." in v:
+        raise ValueError(f"{v!r} is not a bucket URL; write it as gs://bucket/path (or s3://bucket/path)")
+    return v.rstrip("/")
+
+
+class ModelCacheConfig(CamelModel):
+    """How the pool's weights reach vLLM: one place for the download, the volume and the loader (README: Cold
+    start)."""
+
+    mode: CacheMode | None = Field(
+        None,
+        description="per-pod | node | volume | stream; default volume on a GKE cluster this stack creates, per-pod "
+        "elsewhere (node while the legacy cluster.gke.gpuPool.sharedModelCache is true).",
+    )
+    revision: Annotated[str, AfterValidator(_hf_revision)] = Field(
+        "main", description="volume: the Hugging Face revision the populate Job downloads; it names the volume."
+    )
+    source: CacheSource = Field(CacheSource.HUGGINGFACE, description="volume: where the populate Job reads from.")
+    bucket: Annotated[str, AfterValidator(_bucket_url)] | None = Field(
+        None, description="gs://bucket/path of the model's files: source bucket (volume) or what vLLM streams (stream)."
+    )
+    storage_class_name: DnsSubdomain | None = Field(
+        None,
+        description="volume: the StorageClass of the model volume; default on GKE the stack's Hyperdisk ML class, "
+        "required elsewhere (a class whose volumes many nodes can mount: ReadWriteMany or ReadOnlyMany).",
+    )
+    access_mode: VolumeAccessMode | None = Field(
+        None, description="volume: ReadOnlyMany on GKE (Hyperdisk ML); elsewhere default ReadWriteMany."
+    )
+    size: NonNegativeQuantity | None = Field(
+        None, description="volume: its size; default the catalog's checkpoint size plus the headroom preflight wants."
+    )
+    populate_image: ImageRef | None = Field(
+        None,
+        description="volume: the populate Job's image; default images.vllm (it carries huggingface_hub); source "
+        "bucket needs an image with gcloud.",
+    )
+
+
 class ModelConfig(CamelModel):
     """The model a pool serves."""
 
@@ -115,6 +190,7 @@ class ModelConfig(CamelModel):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="vLLM --kv-cache-dtype (auto: BF16).")
     facts: ModelFactsConfig | None = Field(None, description="Architecture of a model the catalog does not know.")
+    cache: ModelCacheConfig = Field(default_factory=ModelCacheConfig, description="How the weights reach vLLM.")
 
     @field_validator("id")
     @classmethod
@@ -138,6 +214,86 @@ class RolloutStrategy(StrEnum):
     RECREATE = "Recreate"
     ROLLING_NO_SURGE = "RollingUpdate"
     """Rolling with maxSurge 0 / maxUnavailable 1: a full GPU node has no room for a surge pod."""
+
+
+class ScaleSignal(StrEnum):
+    """What a role's autoscaler reads (components/specs/autoscaling.py holds each signal's query and its source)."""
+
+    WAITING_REQUESTS = "waiting-requests"
+    """vLLM requests waiting in this role's pods, per replica."""
+    TTFT = "ttft"
+    """vLLM p90 time to first token of this role's pods, in seconds (a latency target, not per replica)."""
+    EPP_QUEUE = "epp-queue"
+    """The pool's average model-server queue as its EPP sees it (a level: replicas scale by level / target)."""
+    KV_CACHE_USAGE = "kv-cache-usage"
+    """vLLM KV-cache usage (0 to 1) of this role's pods, per replica."""
+    RUNNING_REQUESTS = "running-requests"
+    """vLLM requests running in this role's pods, per replica."""
+
+
+PREFILL_SIGNALS = (ScaleSignal.WAITING_REQUESTS, ScaleSignal.TTFT, ScaleSignal.EPP_QUEUE)
+DECODE_SIGNALS = (ScaleSignal.KV_CACHE_USAGE, ScaleSignal.RUNNING_REQUESTS)
+DEFAULT_TARGETS: dict[ScaleSignal, float] = {
+    ScaleSignal.WAITING_REQUESTS: 4,
+    ScaleSignal.TTFT: 2.0,
+    ScaleSignal.EPP_QUEUE: 8,
+    ScaleSignal.KV_CACHE_USAGE: 0.8,
+    ScaleSignal.RUNNING_REQUESTS: 64,
+}
+
+
+class AutoscalingConfig(CamelModel):
+    """KEDA scales this role between minReplicas and maxReplicas on `signal`; the Deployment's replicas is then the
+    autoscaler's (Pulumi creates it at minReplicas and ignores later changes)."""
+
+    min_replicas: NonNegativeInt32 = Field(
+        1, description="Floor; 0 scales to zero when idle (asked for only: the first request then waits a cold start)."
+    )
+    max_replicas: PositiveInt32 = Field(description="Ceiling; every replica of both roles must fit the GPU budget.")
+    signal: ScaleSignal | None = Field(
+        None,
+        description="prefill: waiting-requests (default) | ttft | epp-queue; decode: kv-cache-usage (default) | "
+        "running-requests.",
+    )
+    target: float | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="Per replica; ttft: p90 seconds; epp-queue: average queue per model server. Default per signal.",
+    )
+    polling_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(15, description="KEDA pollingInterval.")
+    cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = Field(
+        300, description="KEDA cooldownPeriod: idle time before scaling to zero (minReplicas: 0 only)."
+    )
+    scale_down_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
+        300, description="HPA scaleDown stabilizationWindowSeconds: the highest recommendation of this window wins."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}; raise maxReplicas"
+            )
+        return self
+
+    def target_value(self, signal: ScaleSignal) -> float:
+        return self.target if self.target is not None else DEFAULT_TARGETS[signal]
+
+
+class PdRatio(CamelModel):
+    """Bounds on prefill replicas per decode replica, kept by each autoscaled role against the other's pod count."""
+
+    min: float | None = Field(None, gt=0, le=1024, description="At least this many prefill pods per decode pod.")
+    max: float | None = Field(None, gt=0, le=1024, description="At most this many prefill pods per decode pod.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PdRatio:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}; swap them")
+        if self.min is None and self.max is None:
+            raise ValueError("set min, max or both (prefill pods per decode pod), or remove pdRatio")
+        return self
 
 
 class RoleConfig(CamelModel):
@@ -166,6 +322,25 @@ class RoleConfig(CamelModel):
     readiness_timeout_minutes: Annotated[int, Field(ge=1, le=MAX_READINESS_TIMEOUT_MINUTES)] | None = Field(
         None, description="How long `pulumi up` waits for the Deployment; default: startup budget + 10 min."
     )
+    autoscaling: AutoscalingConfig | None = Field(
+        None, description="Scale this role with KEDA on its own signal; `replicas` is then minReplicas."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replicas_from_autoscaling(cls, data: Any) -> Any:
+        """With autoscaling, the Deployment starts at minReplicas; a different explicit `replicas` is a conflict."""
+        if not isinstance(data, dict) or not isinstance(data.get("autoscaling"), dict):
+            return data
+        auto = data["autoscaling"]
+        low = auto.get("minReplicas", auto.get("min_replicas", 1))
+        given = data.get("replicas")
+        if given is not None and given != low:
+            raise ValueError(
+                f"replicas {given} and autoscaling.minReplicas {low} disagree; with autoscaling the autoscaler owns "
+                "the replica count: remove replicas (the Deployment starts at minReplicas)"
+            )
+        return {**data, "replicas": low}
 
     @field_validator("extra_env")
     @classmethod
@@ -194,11 +369,25 @@ class RoleConfig(CamelModel):
         return int(math.ceil((self.startup_budget_s + NODE_BRINGUP_ALLOWANCE_S) / 60) * 60)
 
 
+def _signal_fits(rc: RoleConfig, role: str, allowed: tuple[ScaleSignal, ...]) -> None:
+    a = rc.autoscaling
+    if a is not None and a.signal is not None and a.signal not in allowed:
+        raise ValueError(
+            f"autoscaling.signal {a.signal.value!r} is not a {role} signal; use one of "
+            f"{', '.join(s.value for s in allowed)}"
+        )
+
+
 class PrefillConfig(RoleConfig):
     replicas: NonNegativeInt32 = 4
     tensor_parallelism: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLELISM)] = 1
     cpu: NonNegativeQuantity = "8"
     memory: NonNegativeQuantity = "64Gi"
+
+    @model_validator(mode="after")
+    def _prefill_signal(self) -> PrefillConfig:
+        _signal_fits(self, "prefill", PREFILL_SIGNALS)
+        return self
 
 
 class DecodeConfig(RoleConfig):
@@ -206,6 +395,11 @@ class DecodeConfig(RoleConfig):
     tensor_parallelism: Annotated[int, Field(ge=1, le=MAX_TENSOR_PARALLELISM)] = 4
     cpu: NonNegativeQuantity = "16"
     memory: NonNegativeQuantity = "64Gi"
+
+    @model_validator(mode="after")
+    def _decode_signal(self) -> DecodeConfig:
+        _signal_fits(self, "decode", DECODE_SIGNALS)
+        return self
 
 
 class Decider(StrEnum):
@@ -295,6 +489,11 @@ class PoolConfig(CamelModel):
         description="Pin this pool to a release set other than the stack's (blue-green cutover between sets: the "
         "old pool keeps its set, images and EPP while the new one comes up); default the stack's `release`.",
     )
+    pd_ratio: PdRatio | None = Field(
+        None,
+        description="Autoscaling: bounds on prefill pods per decode pod (e.g. max: 8), applied by each autoscaled "
+        "role's ScaledObject to the other role's pod count.",
+    )
     serve: bool = Field(
         True,
         description="Give the pool its route rule. false brings a pool up without traffic: the blue-green cutover "
@@ -309,7 +508,7 @@ class PoolConfig(CamelModel):
 
         if v == "":
             return None
-        if v is not None and v not in RELEASES:
+        if isinstance(v, str) and v not in RELEASES:  # another type is the model's to refuse, by key
             raise ValueError(f"{v!r} is not a release set; use one of {', '.join(RELEASES)}")
         return v
 
@@ -418,6 +617,7 @@ class ChartVersions(CamelModel):
         description="Commit of GoogleCloudPlatform/container-engine-accelerators whose COS driver installer is used.",
     )
     network_operator: Version = "25.7.0"
+    keda: Version = Field("2.20.2", description="KEDA chart (kedacore/charts), installed when a role autoscales.")
 
 
 class ClusterPrepConfig(CamelModel):
@@ -433,6 +633,11 @@ class ClusterPrepConfig(CamelModel):
         True, description="gke-dra: the pinned COS NVIDIA driver installer DaemonSet (the GPU pool's own is off)."
     )
     nvidia_dra_driver: bool = Field(True, description="gke-dra: the NVIDIA GPU DRA driver chart.")
+    keda: bool | None = Field(
+        None,
+        description="KEDA (operator, metrics adapter and CRDs) for per-role autoscaling; default on when a pool of "
+        "this stack autoscales.",
+    )
     charts: ChartVersions = Field(default_factory=ChartVersions)
 
 
@@ -539,8 +744,8 @@ class GkeGpuPool(CamelModel):
     )
     shared_model_cache: bool = Field(
         False,
-        description="Mount one node-level Hugging Face cache (hostPath on local SSD) into every worker, so the "
-        "pods of a node download a checkpoint once instead of once each.",
+        description="Legacy spelling of pools[].model.cache.mode: node (one node-level Hugging Face cache, a hostPath, "
+        "shared by the node's workers); true makes node the default mode of every pool.",
     )
     protect: bool = Field(
         False,
@@ -623,6 +828,15 @@ def _scrape_interval(v: str) -> str:
 ScrapeInterval = Annotated[str, AfterValidator(_scrape_interval)]
 
 
+def _query_url(v: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?", v):
+        raise ValueError(
+            f"{v!r} is not a Prometheus query URL; write http(s)://host[:port][/path] without a query string, e.g. "
+            "http://prometheus-operated.monitoring.svc:9090"
+        )
+    return v.rstrip("/")
+
+
 class MonitoringConfig(CamelModel):
     backend: MonitoringBackend | None = Field(
         None, description="prometheus-operator | gmp | off; default gmp on GKE, off elsewhere (the CRDs must exist)."
@@ -630,6 +844,12 @@ class MonitoringConfig(CamelModel):
     interval: ScrapeInterval = Field("30s", description="Scrape interval.")
     namespace: DnsLabel | None = Field(
         None, description="Where the scrapers run (NetworkPolicies admit it); default monitoring / gmp-system."
+    )
+    query_url: Annotated[str, AfterValidator(_query_url)] | None = Field(
+        None,
+        description="Prometheus query endpoint the autoscaler (KEDA) reads, e.g. "
+        "http://prometheus-operated.monitoring.svc:9090; default on gmp: the project's Managed Prometheus API "
+        "(read with KEDA's Workload Identity); required for prometheus-operator when a role autoscales.",
     )
 
     def scraper_namespace(self, backend: MonitoringBackend) -> str:
@@ -703,6 +923,34 @@ class BenchmarkConfig(CamelModel):
         return self.stages * self.stage_seconds + 15 * 60
 
 
+Minutes = Annotated[float, Field(ge=0, le=24 * 60)]
+Throughput = Annotated[float, Field(gt=0, le=1e7)]
+
+
+class EstimateConfig(CamelModel):
+    """The step durations of the time-to-serve estimate (components/estimate.py, which says where each default comes
+    from). Every figure is modeled, none measured: override one with what your project and network really do."""
+
+    apis_minutes: Minutes = Field(1.5, description="GKE: enabling the project's APIs.")
+    network_minutes: Minutes = Field(2, description="GKE: VPC, subnets, router and NAT, firewall, service account.")
+    cluster_minutes: Minutes = Field(12, description="GKE: the regional Standard cluster, default pool removed.")
+    system_pool_minutes: Minutes = Field(4, description="GKE: the CPU system pool.")
+    gpu_pool_minutes: Minutes = Field(14, description="GKE: the GPU pool, after the system pool (one operation each).")
+    drivers_minutes: Minutes = Field(5, description="GKE: driver installer and DRA driver on the GPU node.")
+    image_pull_minutes: Minutes = Field(4, description="Pulling the vLLM image onto a node.")
+    engine_start_minutes: Minutes = Field(3, description="vLLM after its weights are in GPU memory: CUDA graphs.")
+    gateway_minutes: Minutes = Field(6, description="GKE: the Gateway until Programmed (its load balancer).")
+    huggingface_mb_per_s: Throughput = Field(
+        200, description="Download from the Hugging Face hub, MB/s, shared by concurrent downloads of one cluster."
+    )
+    bucket_mb_per_s: Throughput = Field(800, description="Download from a bucket in the region, MB/s.")
+    local_disk_mb_per_s: Throughput = Field(2000, description="Reading weights from a node's local SSDs, MB/s.")
+    volume_mb_per_s: Throughput = Field(
+        2400, description="Reading weights from the model volume, MB/s, shared by every worker reading it."
+    )
+    stream_mb_per_s: Throughput = Field(1500, description="vLLM streaming weights from a bucket, MB/s per worker.")
+
+
 class PreflightConfig(CamelModel):
     min_concurrent_sequences: PositiveInt32 = Field(
         2, description="Warn when a role's KV cache holds fewer full-length sequences than this."
@@ -710,6 +958,7 @@ class PreflightConfig(CamelModel):
     runtime_overhead_per_gpu: NonNegativeQuantity = Field(
         "4Gi", description="GPU memory vLLM uses besides weights and KV cache (activations, CUDA graphs, NCCL)."
     )
+    estimate: EstimateConfig = Field(default_factory=EstimateConfig, description="Durations of the estimate.")
 
 
 # --- the stack ------------------------------------------------------------------------------------------------------
@@ -777,6 +1026,16 @@ class StackConfig(CamelModel):
         if not any(p.serve for p in v):
             raise ValueError("no pool has serve: true; the route would have no rule")
         return v
+
+    @property
+    def autoscales(self) -> bool:
+        return any(rc.autoscaling is not None for p in self.pools for rc in (p.prefill, p.decode))
+
+    @property
+    def installs_keda(self) -> bool:
+        """This stack owns the cluster's singletons and KEDA is asked for (or needed)."""
+        prep = self.cluster_prep
+        return prep.enabled and (prep.keda if prep.keda is not None else self.autoscales)
 
     @property
     def monitoring_backend(self) -> MonitoringBackend:
@@ -934,12 +1193,52 @@ def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
         cfg = cfg.model_copy(update={"prefix": sanitize_prefix(stack_name)})
     if cfg.cluster.kind is ClusterKind.GKE:
         cfg = _with_gke_facts(cfg)
-    return _with_release(cfg)
+    return _with_release(_with_cache_modes(cfg))
 
 
-def _filled(model: Any, **values: Any) -> Any:
+def _filled(model: Any, /, **values: Any) -> Any:
     """`model` with these values, keeping which keys the user set (preflight tells defaults from overrides)."""
     return type(model).model_construct(_fields_set=set(model.model_fields_set), **{**dict(model), **values})
+
+
+PER_POD_RELEASES = ("llm-d-v0.6",)
+"""Stacks pinned to a release set from before cache modes keep per-pod as their GKE default, so they preview with no
+change until they upgrade (tests/unit/test_releases.py pins what llm-d-v0.6 builds); newer sets default to volume."""
+VOLUME_SYSTEM_MACHINE_TYPE = "c3-standard-8"
+"""The system pool's default machine type when a model volume is filled on it (cache mode volume on a GKE cluster this
+stack creates): the populate Job writes the Hyperdisk ML volume from there, and Hyperdisk ML attaches only to some
+machine series (catalog.HYPERDISK_ML_MACHINE_SERIES), C3 among them and E2 not."""
+
+
+def _with_cache_modes(cfg: StackConfig) -> StackConfig:
+    """Each pool's cache mode, filled where unset: node while the legacy gpuPool.sharedModelCache is true, volume on a
+    GKE cluster this stack creates (it knows the storage: Hyperdisk ML), per-pod elsewhere. With a volume on such a
+    cluster, the system pool's default machine type becomes one that can attach it."""
+    gke = cfg.cluster.gke
+    on_gke = cfg.cluster.kind is ClusterKind.GKE
+    legacy = on_gke and gke.gpu_pool.shared_model_cache
+    volume_default = on_gke and gke.provision and cfg.release not in PER_POD_RELEASES
+    problems, pools = [], []
+    for i, pool in enumerate(cfg.pools):
+        cache = pool.model.cache
+        mode = cache.mode
+        if mode is None:
+            mode = CacheMode.NODE if legacy else CacheMode.VOLUME if volume_default else CacheMode.PER_POD
+        elif legacy and mode is not CacheMode.NODE:
+            problems.append(
+                f"{PROJECT}:cluster.gke.gpuPool.sharedModelCache: true is the legacy spelling of "
+                f"pools[].model.cache.mode: node, but pools[{i}].model.cache.mode is {mode.value}; remove "
+                "sharedModelCache and set pools[].model.cache.mode: node on the pools that should use the node cache"
+            )
+        pools.append(_filled(pool, model=_filled(pool.model, cache=_filled(cache, mode=mode))))
+    if problems:
+        raise ConfigError(problems)
+    update: dict[str, Any] = {"pools": pools}
+    volume = any(p.model.cache.mode is CacheMode.VOLUME for p in pools)
+    if on_gke and gke.provision and volume and "machine_type" not in gke.system_pool.model_fields_set:
+        system = _filled(gke.system_pool, machine_type=VOLUME_SYSTEM_MACHINE_TYPE)
+        update["cluster"] = _filled(cfg.cluster, gke=_filled(gke, system_pool=system))
+    return _filled(cfg, **update)
 
 
 def _with_release(cfg: StackConfig) -> StackConfig:

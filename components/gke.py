@@ -14,8 +14,8 @@ import pulumi_kubernetes as k8s
 
 from components.config import Fabric, StackConfig
 from components.gke_lifecycle import CrdsEstablished, NegCleanup
+from components.specs import autoscaling, wiring
 from components.specs import gke as specs
-from components.specs import wiring
 
 
 def _req_project(cfg: StackConfig) -> str:
@@ -136,6 +136,20 @@ class GkeCluster(pulumi.ComponentResource):
                 protect=gke.gpu_pool.protect,
             ),
         )  # fmt: skip
+
+        if cfg.installs_keda and autoscaling.uses_gcp_identity(cfg):
+            # The autoscaler reads Managed Prometheus as the KEDA operator's Kubernetes identity (Workload Identity
+            # Federation for GKE: an IAM principal of the cluster's workload pool, no Google service account).
+            number = gcp.organizations.get_project_output(
+                project_id=gke.project, opts=pulumi.InvokeOptions(provider=gcp_provider)
+            ).number
+            gcp.projects.IAMMember(
+                f"{n.cluster}-keda-monitoring-viewer",
+                project=_req_project(cfg),
+                role=autoscaling.GMP_READER_ROLE,
+                member=number.apply(lambda num: autoscaling.keda_workload_identity_member(_req_project(cfg), num)),
+                opts=child(self.cluster),
+            )
 
         dns_endpoint = self.cluster.control_plane_endpoints_config.apply(
             lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None

@@ -4,6 +4,7 @@ ResourceClaimTemplate of its GPU-NIC pairs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -31,6 +32,10 @@ class ModelServiceArgs:
     """Do not wait for the pods to become Ready (render mode, or when the caller waits elsewhere)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What the workers wait for besides their own objects (GKE: the GPU pool and the drivers)."""
+    scaled_object: dict[str, Any] | None = None
+    """The role's KEDA ScaledObject (components/specs/autoscaling.py) when it autoscales."""
+    autoscaler_deps: list[pulumi.Resource] = field(default_factory=list)
+    """What the ScaledObject waits for besides the Deployment (GKE: the KEDA chart)."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -93,6 +98,17 @@ class ModelService(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[*ready, *args.depends_on],
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                # An autoscaled role's replicas belong to the HPA KEDA manages: Pulumi creates the Deployment at
+                # minReplicas and never sets the field again, so `up` does not undo a scale-up.
+                ignore_changes=["spec.replicas"] if args.scaled_object is not None else None,
             ),
         )
+        self.scaled_object: pulumi.Resource | None = None
+        if args.scaled_object is not None:
+            self.scaled_object = custom_resource(
+                f"{name}-scaledobject",
+                args.scaled_object,
+                args.namespace,
+                pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, *args.autoscaler_deps]),
+            )
         self.register_outputs({})

@@ -8,6 +8,7 @@ and exported as `preflight`.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -16,11 +17,13 @@ from typing import Any
 
 from lightkube.utils.quantity import parse_quantity
 
-from components import catalog, releases
+from components import catalog, estimate, releases
 from components.config import (
     CRDS_DIR_ENV,
     MIN_GKE_DRA_VERSION,
     PROJECT,
+    CacheMode,
+    CacheSource,
     ClusterKind,
     ControlPlaneAccess,
     Decider,
@@ -28,13 +31,18 @@ from components.config import (
     GatewayProvider,
     GkeCapacity,
     GkeConfig,
+    MonitoringBackend,
     NodeGroup,
     PoolConfig,
+    RoleConfig,
+    ScaleSignal,
     StackConfig,
+    VolumeAccessMode,
+    pool_images,
 )
 from components.releases import release
+from components.specs import autoscaling, model_cache, vllm_runtime, wiring
 from components.specs import gke as gke_specs
-from components.specs import vllm_runtime, wiring
 from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
 from components.specs.outputs import provider_notes
 from components.specs.rdma import worker_networking
@@ -171,10 +179,11 @@ def check_gke(cfg: StackConfig, r: Report) -> None:
               "proxySubnetCidr": net.proxy_subnet_cidr}  # fmt: skip
     if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
         ranges |= {"gvnicCidr": net.gvnic_cidr, "rdmaCidr": net.rdma_cidr}
-        if ipaddress.IPv4Network(net.rdma_cidr).prefixlen > 21:
+        if ipaddress.IPv4Network(net.rdma_cidr).prefixlen > gke_specs.RDMA_SUBNET_PREFIX - 3:
             r.errors.append(
-                f"{_key(key + '.network.rdmaCidr')}: {net.rdma_cidr} is too small for 8 RoCE subnets; use a /21 or "
-                "larger (default 192.168.128.0/18)"
+                f"{_key(key + '.network.rdmaCidr')}: {net.rdma_cidr} is too small for 8 RoCE subnets of "
+                f"/{gke_specs.RDMA_SUBNET_PREFIX}; use a /{gke_specs.RDMA_SUBNET_PREFIX - 3} or larger "
+                "(default 192.168.128.0/18)"
             )
     names = list(ranges)
     for i, a in enumerate(names):
@@ -199,8 +208,9 @@ def check_gke_pools(cfg: StackConfig, r: Report) -> None:
     """What only matters when this stack creates the cluster: its GPU pool and version."""
     gke = cfg.cluster.gke
     key = "cluster.gke"
-    if gke.gpu_pool.shared_model_cache:
-        checkpoints = {p.model.id: f.checkpoint_bytes for p in cfg.pools if (f := model_facts(p))}
+    node_cached = [p for p in cfg.pools if p.model.cache.mode is CacheMode.NODE]
+    if node_cached:
+        checkpoints = {p.model.id: f.checkpoint_bytes for p in node_cached if (f := model_facts(p))}
         need = sum(checkpoints.values())
         room = (gke.gpu_pool.boot_disk_size_gb - BOOT_DISK_RESERVE_GB) * catalog.GB
         r.facts.append(f"shared model cache on the boot disk: {_gb(need)} of checkpoints, {_gb(room)} free")
@@ -521,28 +531,209 @@ def check_images(cfg: StackConfig, r: Report) -> None:
             )
 
 
-def check_shared_model_cache(cfg: StackConfig, r: Report) -> None:
-    """The shared model cache is a hostPath the kubelet creates owned by root (0755): only a root vLLM can write it,
-    and vLLM runs as root only where RDMA needs IPC_LOCK (components/specs/vllm_runtime.py)."""
+# --- model cache ----------------------------------------------------------------------------------------------------
+_CACHE_KEYS_READ: dict[CacheMode, set[str]] = {
+    CacheMode.PER_POD: {"mode"},
+    CacheMode.NODE: {"mode"},
+    CacheMode.VOLUME: {"mode", "revision", "source", "bucket", "storage_class_name", "access_mode", "size",
+                       "populate_image"},
+    CacheMode.STREAM: {"mode", "bucket"},
+}  # fmt: skip
+"""The `pools[].model.cache` keys each mode reads; any other set key is refused, not silently dropped."""
+
+
+def check_model_cache(cfg: StackConfig, r: Report) -> None:
+    """Each pool's cache mode fits the cluster, the fabric, the volume and the image (components/specs/
+    model_cache.py)."""
+    on_gke = cfg.cluster.kind is ClusterKind.GKE
+    legacy = on_gke and cfg.cluster.gke.gpu_pool.shared_model_cache
+    if legacy:
+        r.warnings.append(
+            f"{_key('cluster.gke.gpuPool.sharedModelCache')}: the legacy spelling of pools[].model.cache.mode: node; "
+            "set that on the pools instead and remove sharedModelCache"
+        )
     net = worker_networking(cfg)
-    if net.model_cache_host_path and not vllm_runtime.runs_as_root(net.capabilities):
+    names = InstallNames(cfg.prefix or "", cfg.namespace, cfg.release)
+    facts_of: set[str] = set()
+    for i, pool in enumerate(cfg.pools):
+        c = pool.model.cache
+        assert c.mode is not None  # filled by load_config
+        key = f"pools[{i}].model.cache"
+        legacy_mode = legacy and "mode" not in c.model_fields_set
+        mode_key = "cluster.gke.gpuPool.sharedModelCache" if legacy_mode else f"{key}.mode"
+        for name in sorted(c.model_fields_set - _CACHE_KEYS_READ[c.mode]):
+            r.errors.append(
+                f"{_key(f'{key}.{_alias(c, name)}')}: set, but cache mode {c.mode.value} does not read it; remove it"
+            )
+        if c.mode is not CacheMode.PER_POD and "cache_size" in pool.model.model_fields_set:
+            volume = " (the volume's is cache.size)" if c.mode is CacheMode.VOLUME else ""
+            r.errors.append(
+                f"{_key(f'pools[{i}].model.cacheSize')}: sizes the per-pod download cache, but cache mode is "
+                f"{c.mode.value}; remove it{volume}"
+            )
+        if c.mode is CacheMode.NODE and not vllm_runtime.runs_as_root(net.capabilities):
+            r.errors.append(
+                f"{_key(mode_key)}: the node's cache directory {wiring.SHARED_MODEL_CACHE_HOST_PATH} is created owned "
+                f"by root and vLLM runs as uid {vllm_runtime.VLLM_UID} without an RDMA fabric with rdma.ipcLock; use "
+                "cache mode volume or per-pod"
+            )
+        if c.mode is CacheMode.VOLUME:
+            check_model_volume(cfg, i, pool, names, facts_of, r)
+        if c.mode is CacheMode.STREAM:
+            check_stream(cfg, i, pool, names, r)
+        if c.bucket is not None and c.mode is CacheMode.VOLUME and c.source is CacheSource.HUGGINGFACE:
+            r.errors.append(
+                f"{_key(key + '.bucket')}: set, but the populate Job reads the hub (source huggingface); set "
+                "source: bucket to fill the volume from it, or remove bucket"
+            )
+
+
+def check_model_volume(
+    cfg: StackConfig, i: int, pool: PoolConfig, names: InstallNames, facts_of: set[str], r: Report
+) -> None:
+    c = pool.model.cache
+    key = f"pools[{i}].model.cache"
+    on_gke = cfg.cluster.kind is ClusterKind.GKE
+    stack_class = on_gke and c.storage_class_name is None
+    if not on_gke and c.storage_class_name is None:
         r.errors.append(
-            f"{_key('cluster.gke.gpuPool.sharedModelCache')}: the node's cache directory {net.model_cache_host_path} "
-            f"is created owned by root and vLLM runs as uid {vllm_runtime.VLLM_UID} without an RDMA fabric with "
-            "rdma.ipcLock; set it to false"
+            f"{_key(key + '.storageClassName')}: required for cache mode volume on an existing cluster; name a class "
+            "whose volumes several nodes can mount (ReadWriteMany, or ReadOnlyMany), or use cache mode per-pod"
+        )
+    access = c.access_mode
+    if access is VolumeAccessMode.READ_WRITE_ONCE:
+        r.errors.append(
+            f"{_key(key + '.accessMode')}: ReadWriteOnce lets one node mount the volume, but the populate Job and the "
+            "workers run on different nodes (and workers on several); use ReadWriteMany or ReadOnlyMany"
+        )
+    elif stack_class and access not in (None, VolumeAccessMode.READ_ONLY_MANY):
+        r.errors.append(
+            f"{_key(key + '.accessMode')}: the stack's Hyperdisk ML volumes are ReadOnlyMany (many readers, no "
+            "writer once filled); remove accessMode, or name your own class in storageClassName"
+        )
+    elif not on_gke and access is VolumeAccessMode.READ_ONLY_MANY:
+        r.warnings.append(
+            f"{_key(key + '.accessMode')}: ReadOnlyMany: the populate Job writes through the same claim, so the class "
+            "must let one pod mount it read-write (static hostPath, local or NFS volumes do; a CSI disk attached "
+            "read-only does not): use ReadWriteMany otherwise"
+        )
+    checkpoint = model_cache.checkpoint_bytes(pool)
+    size = c.size or model_cache.default_size(pool)
+    if size is None:
+        r.errors.append(
+            f"{_key(key + '.size')}: {pool.model.id} is not in the catalog, so the volume cannot be sized; set "
+            f"size (the checkpoint plus {round((model_cache.HEADROOM - 1) * 100)}%) or model.facts.checkpointSize"
+        )
+    elif checkpoint is not None and _bytes(size) < checkpoint * model_cache.HEADROOM:
+        need = math.ceil(checkpoint * model_cache.HEADROOM / catalog.GiB)
+        r.errors.append(
+            f"{_key(key + '.size')}: {size} cannot hold the {_gb(checkpoint)} checkpoint with "
+            f"{round((model_cache.HEADROOM - 1) * 100)}% headroom (filesystem, tokenizer and download metadata); "
+            f"raise it to at least {need}Gi or remove it (the default is sized from the catalog)"
+        )
+    if size is not None and stack_class:
+        low, high = model_cache.HYPERDISK_ML_SIZE_GIB
+        if not low * catalog.GiB <= _bytes(size) <= high * catalog.GiB:
+            r.errors.append(f"{_key(key + '.size')}: a Hyperdisk ML volume is {low}Gi to {high}Gi; got {size}")
+    if c.source is CacheSource.BUCKET:
+        if c.bucket is None:
+            r.errors.append(f"{_key(key + '.bucket')}: source bucket needs the bucket, e.g. gs://my-models/llama")
+        elif on_gke and not c.bucket.startswith("gs://"):
+            r.errors.append(
+                f"{_key(key + '.bucket')}: {c.bucket} is not a Cloud Storage bucket; on GKE the Job reads gs:// "
+                "with its Workload Identity"
+            )
+        if c.populate_image is None:
+            r.errors.append(
+                f"{_key(key + '.populateImage')}: source bucket copies with `gcloud storage rsync`, which the vLLM "
+                "image lacks; set an image with the Google Cloud CLI, pinned by tag or digest"
+            )
+    gke = cfg.cluster.gke
+    if stack_class and gke.provision:
+        for pool_key, machine, why in (
+            ("systemPool", gke.system_pool.machine_type, "the populate Job writes the volume from the system pool"),
+            ("gpuPool", gke.gpu_pool.machine_type, "every GPU node reads the volume"),
+        ):
+            series = catalog.machine_series(machine)
+            where = f"cluster.gke.{pool_key}.machineType"
+            if series in catalog.NO_HYPERDISK_MACHINE_SERIES:
+                fix = (
+                    "use c3-standard-8 (the default with cache mode volume)" if pool_key == "systemPool"
+                    else "use a GPU machine that attaches Hyperdisk ML"
+                )  # fmt: skip
+                r.errors.append(
+                    f"{_key(where)}: {machine} attaches no Hyperdisk, and {why} (cache mode volume, Hyperdisk ML); "
+                    f"{fix}, or set {key}.mode to per-pod"
+                )
+            elif series not in catalog.HYPERDISK_ML_MACHINE_SERIES:
+                r.warnings.append(
+                    f"{_key(where)}: the catalog does not know whether {machine} attaches Hyperdisk ML, and {why}; "
+                    "check Compute Engine's Hyperdisk ML machine series "
+                    f"({', '.join(catalog.HYPERDISK_ML_MACHINE_SERIES)} are known to)"
+                )
+    vol = model_cache.model_volume(names, pool, cfg) if size is not None else None
+    if vol is not None and vol.name not in facts_of:
+        facts_of.add(vol.name)
+        where = "on the system pool" if vol.system_pool else "on a node without GPUs"
+        how = "cloned ReadOnlyMany once filled" if vol.clone else vol.access_mode.value
+        r.facts.append(
+            f"pool {pool.name}: model volume {vol.name} ({vol.size}, class {vol.storage_class}, {how}), filled once by "
+            f"Job {vol.job_name} {where} from {c.source.value}; every worker mounts it read-only"
+        )
+
+
+def check_stream(cfg: StackConfig, i: int, pool: PoolConfig, names: InstallNames, r: Report) -> None:
+    """stream: vLLM's Run:ai Model Streamer (`--load-format runai_streamer`) needs vLLM's optional `runai` extra
+    (runai-model-streamer: vLLM 0.20.0's package metadata lists it under extra `runai` only). llm-d's CUDA image
+    installs vLLM from source without extras (llm-d/llm-d docker/scripts/cuda/runtime/install-vllm.sh: the vLLM
+    checkout, huggingface_hub and the build's wheels), and the vLLM version inside `llm-d-cuda:v0.9.0` was not read at
+    its tag; so a release set's image is refused, and another image is taken as the user's word that it has it."""
+    c = pool.model.cache
+    key = f"pools[{i}].model.cache"
+    if c.bucket is None:
+        r.errors.append(f"{_key(key + '.bucket')}: cache mode stream needs the bucket vLLM streams from, e.g. gs://b/m")
+    elif cfg.cluster.kind is ClusterKind.GKE and not c.bucket.startswith("gs://"):
+        r.errors.append(
+            f"{_key(key + '.bucket')}: {c.bucket} is not a Cloud Storage bucket; on GKE the workers read gs:// with "
+            "their Workload Identity"
+        )
+    image = pool_images(cfg, pool).vllm
+    owner = releases.image_release(image)
+    if owner is not None:
+        r.errors.append(
+            f"{_key(key + '.mode')}: stream loads with vLLM's Run:ai Model Streamer, which needs vLLM's optional "
+            f"`runai` extra; release {owner.name}'s image {image} installs vLLM without it (llm-d/llm-d "
+            "docker/scripts/cuda/runtime/install-vllm.sh); use cache mode volume, or set images.vllm to an image "
+            "with vllm[runai]"
+        )
+    else:
+        r.warnings.append(
+            f"{_key(key + '.mode')}: stream needs vllm[runai] (runai-model-streamer) in {image}; vLLM fails at "
+            "load without it"
+        )
+    if cfg.cluster.kind is ClusterKind.GKE and c.bucket is not None:
+        pn = names.pool(pool.name)
+        accounts = ", ".join(f"{cfg.namespace}/{pn.worker(role)}" for role in (Role.PREFILL, Role.DECODE))
+        r.facts.append(
+            f"pool {pool.name} streams {c.bucket}: grant roles/storage.objectViewer on the bucket to the workers' "
+            f"Kubernetes service accounts {accounts} (Workload Identity Federation for GKE principals)"
         )
 
 
 def check_pools(cfg: StackConfig, r: Report) -> None:
     check_images(cfg, r)
-    check_shared_model_cache(cfg, r)
+    check_model_cache(cfg, r)
     check_release(cfg, r)
     check_sidecar(cfg, r)
     check_owned_env(cfg.rdma.ucx_env, "rdma.ucxEnv", r)
     for i, pool in enumerate(cfg.pools):
         key = f"pools[{i}]"
         for role, rc in _roles(pool):
-            if rc.replicas == 0 and (pool.serve or (role is Role.DECODE and pool.prefill.replicas > 0)):
+            if (
+                rc.replicas == 0
+                and rc.autoscaling is None  # scale to zero, asked for: check_autoscaling warns
+                and (pool.serve or (role is Role.DECODE and pool.prefill.replicas > 0))
+            ):
                 why = (
                     "a serving pool needs both roles (its route sends traffic to it)"
                     if pool.serve
@@ -632,16 +823,22 @@ class Node:
         return Node(self.group, self.gpus_free - per_node * pod.gpus, count, pods)
 
 
-def place(cfg: StackConfig) -> tuple[list[Node], list[Pod]]:
+def replicas_at(rc: RoleConfig, at_max: bool) -> int:
+    """A role's replicas at the start (an autoscaled role's minReplicas), or at its autoscaler's ceiling."""
+    return rc.autoscaling.max_replicas if at_max and rc.autoscaling is not None else rc.replicas
+
+
+def place(cfg: StackConfig, at_max: bool = False) -> tuple[list[Node], list[Pod]]:
     """First fit by decreasing GPU count on the declared nodes: (runs of identical nodes with their pods, pods that
     do not fit). Computed on counts, so its cost depends on the number of node groups and roles, not on how many
-    nodes or replicas they declare: first fit puts identical pods on the first node with room until it is full."""
+    nodes or replicas they declare: first fit puts identical pods on the first node with room until it is full.
+    `at_max`: every autoscaled role at its maxReplicas."""
     nodes = [Node(i, g.gpus_per_node, g.count) for i, g in enumerate(cfg.cluster.inventory)]
     pods = [
-        Pod(f"pools[{i}].{role.value}", i, role, rc.tensor_parallelism, rc.replicas)
+        Pod(f"pools[{i}].{role.value}", i, role, rc.tensor_parallelism, replicas_at(rc, at_max))
         for i, pool in enumerate(cfg.pools)
         for role, rc in _roles(pool)
-        if rc.replicas
+        if replicas_at(rc, at_max)
     ]
     unplaced = []
     for pod in sorted(pods, key=lambda p: -p.gpus):
@@ -719,6 +916,108 @@ def check_gpu_budget(cfg: StackConfig, r: Report) -> list[Node]:
     return nodes
 
 
+def _seconds(interval: str) -> float:
+    """A scrape interval (config ScrapeInterval: a whole number of ms, s or m) in seconds."""
+    m = re.fullmatch(r"(\d+)(ms|s|m)", interval)
+    assert m is not None
+    return int(m[1]) * {"ms": 0.001, "s": 1, "m": 60}[m[2]]
+
+
+# --- autoscaling ----------------------------------------------------------------------------------------------------
+def check_autoscaling(cfg: StackConfig, r: Report) -> None:
+    """KEDA reads each autoscaled role's signal from the metrics backend; both roles at their maxReplicas must fit the
+    declared GPUs (components/specs/autoscaling.py)."""
+    scaled = [(i, pool, role, rc) for i, pool in enumerate(cfg.pools) for role, rc in _roles(pool) if rc.autoscaling]
+    for i, pool in enumerate(cfg.pools):
+        ratio = pool.pd_ratio
+        if ratio is None:
+            continue
+        mine = [(role, rc) for role, rc in _roles(pool) if rc.autoscaling]
+        if not mine:
+            r.errors.append(
+                f"{_key(f'pools[{i}].pdRatio')}: no role of pool {pool.name} autoscales, so nothing keeps the "
+                "ratio; add prefill.autoscaling or decode.autoscaling, or remove pdRatio"
+            )
+        for role, rc in mine:
+            assert rc.autoscaling is not None
+            if autoscaling.metric_type(autoscaling.signal(role, rc.autoscaling)) != autoscaling.PER_REPLICA:
+                r.errors.append(
+                    f"{_key(f'pools[{i}].pdRatio')}: {role.value} scales on a level (ttft, epp-queue), which a "
+                    "pod-count bound cannot clamp; use a per-replica signal (waiting-requests, kv-cache-usage, "
+                    "running-requests), or remove pdRatio"
+                )
+        lo_p = pool.prefill.replicas
+        hi_d = pool.decode.autoscaling.max_replicas if pool.decode.autoscaling else pool.decode.replicas
+        if ratio.max is not None and hi_d and lo_p / hi_d > ratio.max:
+            r.warnings.append(
+                f"{_key(f'pools[{i}].pdRatio.max')}: {ratio.max:g}, but prefill's floor ({lo_p}) per decode's "
+                f"ceiling ({hi_d}) is already {lo_p / hi_d:g}; minReplicas wins over the ratio"
+            )
+    if not scaled:
+        if cfg.cluster_prep.keda and cfg.cluster_prep.enabled:
+            r.facts.append("KEDA: installed by this stack (clusterPrep.keda); no role of this stack autoscales")
+        return
+    backend = cfg.monitoring_backend
+    if backend is MonitoringBackend.OFF:
+        r.errors.append(
+            f"{_key('monitoring.backend')}: off, but {_key('pools[].prefill/decode.autoscaling')} reads its signal "
+            "from Prometheus; set monitoring.backend to prometheus-operator (with monitoring.queryUrl) or gmp"
+        )
+    elif autoscaling.query_url(cfg) is None:
+        r.errors.append(
+            f"{_key('monitoring.queryUrl')}: unset; the autoscaler (KEDA) needs the Prometheus query endpoint that "
+            f"scrapes the {backend.value} monitors, e.g. http://prometheus-operated.monitoring.svc:9090"
+        )
+    if autoscaling.uses_gcp_identity(cfg) and not (cfg.installs_keda and cfg.cluster.gke.provision):
+        r.warnings.append(
+            f"{_key('clusterPrep.keda')}: KEDA is installed elsewhere, so this stack grants it no Managed "
+            f"Prometheus access; give the KEDA operator's identity {autoscaling.GMP_READER_ROLE} on the project"
+        )
+    if not cfg.installs_keda:
+        r.facts.append(
+            "autoscaling: KEDA must already run in the cluster (the stack with clusterPrep.enabled installs it); "
+            "`up` fails at the first ScaledObject otherwise"
+        )
+    for i, pool, role, rc in scaled:
+        a = rc.autoscaling
+        assert a is not None
+        key = f"pools[{i}].{role.value}.autoscaling"
+        sig = autoscaling.signal(role, a)
+        unit = {ScaleSignal.TTFT: "p90 seconds", ScaleSignal.EPP_QUEUE: "queued per model server"}.get(
+            sig, "per replica"
+        )
+        r.facts.append(
+            f"autoscaling: pool {pool.name} {role.value} {a.min_replicas}..{a.max_replicas} replicas on "
+            f"{sig.value} (target {a.target_value(sig):g} {unit}); Pulumi creates the Deployment at "
+            f"{a.min_replicas} and leaves its replicas to KEDA"
+        )
+        if sig is ScaleSignal.TTFT and _seconds(cfg.monitoring.interval) * 2 > autoscaling.RATE_WINDOW_S:
+            r.errors.append(
+                f"{_key('monitoring.interval')}: {cfg.monitoring.interval}, but {_key(key + '.signal')}: ttft takes "
+                f"a rate over {autoscaling.RATE_WINDOW_S} s, which needs two samples in it; scrape at least every "
+                f"{autoscaling.RATE_WINDOW_S // 2} s or use waiting-requests"
+            )
+        if a.min_replicas == 0:
+            r.warnings.append(
+                f"{_key(key + '.minReplicas')}: 0 scales {role.value} to zero when idle: the first request after "
+                f"{a.cooldown_seconds} s idle waits for a worker to start (a pod's startup budget is "
+                f"{rc.startup_budget_s // 60} min with the weights downloaded), longer than the gateway's and the "
+                "router's request timeouts; keep 1 unless idle GPUs cost more than that wait"
+            )
+    if not cfg.cluster.inventory:
+        return
+    _, unplaced = place(cfg, at_max=True)
+    if unplaced:
+        capacity = sum(g.gpus_per_node * g.count for g in cfg.cluster.inventory)
+        need = sum(replicas_at(rc, True) * rc.tensor_parallelism for p in cfg.pools for _, rc in _roles(p))
+        keys = ", ".join(_key(f"pools[{i}].{role.value}.autoscaling.maxReplicas") for i, _, role, _ in scaled)
+        r.errors.append(
+            f"{keys}: at their maxReplicas the pools need {need} GPUs, {capacity} declared in "
+            f"{_key('cluster.inventory')}; cannot place {sum(p.count for p in unplaced)} pod(s) "
+            f"({', '.join(sorted({p.key for p in unplaced}))}); lower maxReplicas or add nodes"
+        )
+
+
 def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
     """Per role: weights / TP + runtime overhead + KV cache for one max_model_len sequence must fit the GPU's
     memory x gpu_memory_utilization. Reports KV-cache tokens and concurrent full-length sequences."""
@@ -782,10 +1081,32 @@ def check_memory_fit(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
                     )
 
 
+def _cache_bytes(pool: PoolConfig) -> int:
+    """What one worker's model cache may take of its node's local disk: the per-pod download cache, the scratch
+    HF_HOME where the weights come from a volume or a bucket, nothing of its own in node mode (the node's cache is
+    checked against the boot disk)."""
+    mode = pool.model.cache.mode
+    if mode is CacheMode.PER_POD:
+        return _bytes(pool.model.cache_size)
+    return 0 if mode is CacheMode.NODE else _bytes(model_cache.SCRATCH_SIZE)
+
+
+def check_estimate(cfg: StackConfig, r: Report) -> None:
+    """The time-to-serve estimate (components/estimate.py) as a fact, with the critical path named."""
+    r.facts.append(estimate.describe(estimate.stack_estimate(cfg)))
+    unknown = estimate.unknown_sizes(cfg)
+    if unknown:
+        r.facts.append(
+            f"estimate: the checkpoint size of pool(s) {', '.join(unknown)} is unknown (not in the catalog, no "
+            "model.facts.checkpointSize), so their download and load count as nothing"
+        )
+
+
 def check_disk(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
     for i, pool in enumerate(cfg.pools):
         facts = model_facts(pool)
-        if facts and _bytes(pool.model.cache_size) < facts.checkpoint_bytes:
+        per_pod = pool.model.cache.mode is CacheMode.PER_POD
+        if facts and per_pod and _bytes(pool.model.cache_size) < facts.checkpoint_bytes:
             r.errors.append(
                 f"{_key(f'pools[{i}].model.cacheSize')}: {pool.model.cache_size} cannot hold the "
                 f"{_gb(facts.checkpoint_bytes)} checkpoint; raise it"
@@ -796,7 +1117,7 @@ def check_disk(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
         _, disk = node_memory(cfg.cluster.inventory[node.group])
         if disk is None or not node.pods:
             continue
-        need = sum(_bytes(cfg.pools[pool].model.cache_size) * k for (pool, _), k in node.pods.items())
+        need = sum(_cache_bytes(cfg.pools[pool]) * k for (pool, _), k in node.pods.items())
         which = f"node {n_idx}" if node.count == 1 else f"nodes {n_idx}-{first - 1}"
         each = "" if node.count == 1 else " each"
         r.facts.append(
@@ -941,8 +1262,10 @@ def run(cfg: StackConfig) -> Report:
     check_gateway(cfg, r)
     check_pools(cfg, r)
     nodes = check_gpu_budget(cfg, r)
+    check_autoscaling(cfg, r)
     check_memory_fit(cfg, nodes, r)
     check_disk(cfg, nodes, r)
+    check_estimate(cfg, r)
     check_names(cfg, r)
     check_wiring(r)
     return r

@@ -93,14 +93,15 @@ def main(skip_await: bool = False) -> None:
     k8s_opts = pulumi.ResourceOptions(providers=[provider])
     ready: list[pulumi.Resource] = []
     fabric: list[pulumi.Resource] = []
+    autoscaler: list[pulumi.Resource] = []
     if cfg.cluster_prep.enabled:
         prep = ClusterPreparation("cluster-prep", cfg, k8s_opts, system_ready=system_ready)
-        ready, fabric = prep.ready, prep.fabric
+        ready, fabric, autoscaler = prep.ready, prep.fabric, prep.autoscaler
     assert cfg.prefix is not None
     if on_gke:
         # Each part waits only for what it runs on: CPU Deployments for the system pool, workers for the GPU pool
         # and the drivers; the namespace, Secret, ConfigMaps and custom resources for nothing but the cluster.
-        deps = Dependencies(deployments=system_ready, workers=[*gpu_ready, *fabric])
+        deps = Dependencies(deployments=system_ready, workers=[*gpu_ready, *fabric], autoscaler=autoscaler)
         serving_opts = k8s_opts
     else:
         deps = Dependencies()

@@ -9,11 +9,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.benchmark import Benchmark, BenchmarkArgs
+from components.charts import install_chart
 from components.cluster import resolve_kubeconfig
 from components.config import Fabric, GatewayProvider, StackConfig, pool_images
 from components.crds import ClusterCrds, ClusterCrdsArgs
 from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
 from components.inference_pool import InferencePool, InferencePoolArgs
+from components.model_cache import ModelCache, ModelCacheArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.pd_gate import PdGate, PdGateArgs
 from components.rdma import (
@@ -24,10 +26,11 @@ from components.rdma import (
     InfinibandFabric,
     InfinibandFabricArgs,
 )
-from components.resources import in_namespace
+from components.resources import custom_resource, in_namespace
+from components.specs import autoscaling, charts, monitoring, network_policy, outputs, security, verification, wiring
 from components.specs import benchmark as benchmark_specs
 from components.specs import gke as gke_specs
-from components.specs import monitoring, network_policy, outputs, security, verification, wiring
+from components.specs import model_cache as model_cache_specs
 from components.specs import pd_gate as pd_gate_specs
 from components.specs.crds import crd_bundles
 from components.specs.names import InstallNames
@@ -92,6 +95,21 @@ class ClusterPreparation(pulumi.ComponentResource):
                 )
             )
         self.ready += self.fabric
+        self.autoscaler: list[pulumi.Resource] = []
+        """KEDA (its CRDs, operator and metrics adapter), when a pool of this stack autoscales or clusterPrep.keda."""
+        if cfg.installs_keda:
+            spec = charts.keda(prep)
+            ns = k8s.core.v1.Namespace(
+                "keda-namespace", metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
+            )
+            self.autoscaler.append(
+                install_chart(
+                    spec,
+                    ns.metadata["name"],
+                    pulumi.ResourceOptions(parent=self, depends_on=[ns, *(system_ready or [])]),
+                )
+            )
+            self.ready += self.autoscaler
         self.register_outputs({})
 
 
@@ -104,6 +122,8 @@ class Dependencies:
     """EPP and other CPU Deployments (GKE: the system pool)."""
     workers: list[pulumi.Resource] = field(default_factory=list)
     """vLLM workers (GKE: the GPU pool and the GPU/RDMA drivers)."""
+    autoscaler: list[pulumi.Resource] = field(default_factory=list)
+    """ScaledObjects (GKE: the KEDA chart, whose CRDs they are)."""
 
 
 @dataclass
@@ -157,10 +177,22 @@ class ServingStack(pulumi.ComponentResource):
             self.hf_token_secret_name = pulumi.Output.from_input(cfg.hf_token_secret_name)
 
         deps = args.dependencies
+        self.model_caches = self._model_caches(cfg, names, deps)
         self.pools, self.workers = {}, {}
         for pool in cfg.pools:
+            volume = model_cache_specs.model_volume(names, pool, cfg)
+            weights = [self.model_caches[volume.name]] if volume is not None else []
             pn = names.pool(pool.name, pool.release)
             images = pool_images(cfg, pool)  # a pool pinned to another release set runs that set's images
+            autoscalers: dict[str, dict] = {}
+            for obj in autoscaling.pool_objects(pn, pool, cfg):
+                if obj["kind"] == "ScaledObject":  # registered by its role's ModelService, after the Deployment
+                    autoscalers[obj["spec"]["scaleTargetRef"]["name"]] = obj
+                else:  # the pool's TriggerAuthentication (GMP)
+                    custom_resource(
+                        obj["metadata"]["name"], obj, self.namespace,
+                        pulumi.ResourceOptions(parent=self, depends_on=deps.autoscaler),
+                    )  # fmt: skip
             for role in (Role.PREFILL, Role.DECODE):
                 self.workers[(pool.name, role)] = ModelService(
                     pn.worker(role),
@@ -173,7 +205,9 @@ class ServingStack(pulumi.ComponentResource):
                         self.namespace,
                         self.hf_token_secret_name,
                         skip_await=args.skip_await,
-                        depends_on=deps.workers,
+                        depends_on=[*deps.workers, *weights],  # cache mode volume: once the volume is filled
+                        scaled_object=autoscalers.get(pn.worker(role)),
+                        autoscaler_deps=deps.autoscaler,
                     ),
                     child,
                 )
@@ -253,3 +287,56 @@ class ServingStack(pulumi.ComponentResource):
                 child,
             )  # fmt: skip
         self.register_outputs({"namespace": self.namespace})
+
+    def _model_caches(self, cfg: StackConfig, names: InstallNames, deps: Dependencies) -> dict[str, ModelCache]:
+        """Cache mode volume: one ModelCache per model (components/model_cache.py), with the populate Jobs'
+        ServiceAccount and NetworkPolicy and, on GKE, the Hyperdisk ML StorageClass. The Jobs wait for what their
+        pods run on (GKE: the system pool), never for the GPU pool or its drivers."""
+        volumes = model_cache_specs.model_volumes(cfg)
+        if not volumes:
+            return {}
+        child = pulumi.ResourceOptions(parent=self)
+        sa = model_cache_specs.service_account(names)
+        ready: list[pulumi.Resource] = [
+            k8s.core.v1.ServiceAccount(
+                f"{names.prefix}-model-cache-sa",
+                metadata=in_namespace(sa["metadata"], self.namespace),
+                automount_service_account_token=sa["automountServiceAccountToken"],
+                opts=child,
+            )
+        ]
+        if model_cache_specs.stack_storage_class(cfg):
+            sc = model_cache_specs.storage_class(names)
+            ready.append(
+                k8s.storage.v1.StorageClass(
+                    f"{names.prefix}-model-cache-class",
+                    metadata=sc["metadata"],
+                    provisioner=sc["provisioner"],
+                    parameters=sc["parameters"],
+                    reclaim_policy=sc["reclaimPolicy"],
+                    volume_binding_mode=sc["volumeBindingMode"],
+                    allow_volume_expansion=sc["allowVolumeExpansion"],
+                    # Its parameters are immutable: a change is a new class (and new volumes).
+                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                )
+            )
+        if cfg.gateway.network_policies:
+            pol = network_policy.model_cache_policy(names, cfg)
+            ready.append(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{names.prefix}-model-cache-egress",
+                    metadata=in_namespace(pol["metadata"], self.namespace),
+                    spec=pol["spec"],
+                    opts=child,
+                )
+            )
+        return {
+            vol.name: ModelCache(
+                vol.name,
+                ModelCacheArgs(
+                    names, vol, self.namespace, self.hf_token_secret_name, after=[*ready, *deps.deployments]
+                ),
+                child,
+            )
+            for vol in volumes
+        }

@@ -57,8 +57,10 @@ class Recorder(pulumi.runtime.Mocks):
         self.resources.append(Registered(args.typ, args.name, state))
         return f"{args.name}-id", {**state, **computed_outputs(args.typ, state)}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"number": "123456789012", "projectId": args.args.get("projectId")}, []
+        return {}, []
 
     # --- queries --------------------------------------------------------------------------------------------------
     def of_type(self, typ: str) -> list[Registered]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from components.config import ClusterPrepConfig, GatewayProvider, RdmaConfig
 from components.specs import wiring
+from components.specs.autoscaling import KEDA_NAMESPACE, KEDA_OPERATOR_SA
 
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 NVIDIA_REPO = "https://helm.ngc.nvidia.com/nvidia"
@@ -117,6 +118,24 @@ def nic_cluster_policy(rdma: RdmaConfig, prep: ClusterPrepConfig) -> dict[str, A
             }
         },
     }
+
+
+KEDA_REPO = "https://kedacore.github.io/charts"
+
+
+def keda(prep: ClusterPrepConfig) -> ChartSpec:
+    """KEDA's operator, metrics adapter, admission webhooks and CRDs (kedacore/charts keda/ at the pinned version:
+    `crds.install` defaults to true there). On GKE the operator's ServiceAccount keda/keda-operator (the chart's
+    `serviceAccount.operator.name`) is granted Managed Prometheus reads as a Workload Identity principal, so no
+    `podIdentity.gcp` Google service account is needed (components/gke.py)."""
+    return ChartSpec(
+        "keda",
+        "keda",
+        prep.charts.keda,
+        KEDA_NAMESPACE,
+        KEDA_REPO,
+        {"crds": {"install": True}, "serviceAccount": {"operator": {"create": True, "name": KEDA_OPERATOR_SA}}},
+    )
 
 
 NVIDIA_DRA_NAMESPACE = "nvidia-dra-driver-gpu"

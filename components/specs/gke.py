@@ -286,10 +286,15 @@ def rdma_network_args(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
     }
 
 
+RDMA_SUBNET_PREFIX = 21
+"""Each RoCE subnet is a /21 (2048 addresses: one per node on that rail); rdmaCidr must hold eight of them."""
+
+
 def rdma_subnet_ranges(gke: GkeConfig) -> list[str]:
-    """The 8 RoCE subnets (one per NIC, a rail each): the first eight /21 blocks of rdmaCidr."""
+    """The 8 RoCE subnets (one per NIC, a rail each): the first eight /21 blocks of rdmaCidr (preflight requires a
+    /18 or larger, so there are eight)."""
     block = ipaddress.IPv4Network(gke.network.rdma_cidr)
-    subnets = block.subnets(new_prefix=21) if block.prefixlen < 21 else iter([block])
+    subnets = block.subnets(new_prefix=RDMA_SUBNET_PREFIX)
     return [str(s) for _, s in zip(range(wiring.RDMA_NICS_PER_NODE), subnets, strict=False)]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from components.config import ClusterKind, Fabric, GatewayProvider, MonitoringBackend, PoolConfig, StackConfig
 from components.specs import pd_gate, wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
-from components.specs.names import PoolNames
+from components.specs.names import InstallNames, PoolNames
 from components.specs.verification import verification_selector
 from components.specs.wiring import Role
 from components.specs.workers import needs_api_access
@@ -220,6 +220,26 @@ def verification_policy(names: PoolNames, gateway_name: str) -> dict[str, Any]:
     pol = _egress_policy(f"{names.inference_pool}-verify", names, verification_selector(names), rules)
     pol["spec"]["policyTypes"] = ["Ingress", "Egress"]
     return pol
+
+
+def model_cache_policy(names: InstallNames, cfg: StackConfig) -> dict[str, Any]:
+    """The populate Jobs of the install's model volumes (components/specs/model_cache.py): DNS and the download
+    ports outside the cluster (the hub, or the bucket's API); nothing reaches them."""
+    selector = {**names.install_labels(), wiring.LABEL_COMPONENT: "model-cache"}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{names.prefix}-model-cache",
+            "namespace": names.namespace,
+            "labels": names.common_labels(),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": selector},
+            "policyTypes": ["Ingress", "Egress"],
+            "egress": [_dns(), {"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)}],
+        },
+    }
 
 
 def pool_policies(names: PoolNames, pool: PoolConfig, cfg: StackConfig, gateway_name: str) -> list[dict[str, Any]]:

@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import ClusterKind, Fabric, GatewayProvider, RdmaConfig, StackConfig
+from components.config import Fabric, GatewayProvider, RdmaConfig, StackConfig
 from components.specs import wiring
+from components.specs.model_cache import node_cache
 from components.specs.security import pod_security_level
 
 GKE_ROCE_ENV = {
@@ -44,8 +45,6 @@ class PodNetworking:
     """What NIXL/UCX is meant to move KV cache over, for the outputs and for humans."""
     gpus_by_claim: bool = False
     """GPUs come from a DRA claim of GPU-NIC pairs (ResourceClaimTemplate per role), not from `nvidia.com/gpu`."""
-    model_cache_host_path: str | None = None
-    """A node-level model cache (hostPath) shared by the node's workers, instead of one emptyDir per pod."""
 
 
 def pod_networking(rdma: RdmaConfig) -> PodNetworking:
@@ -77,12 +76,8 @@ def pod_networking(rdma: RdmaConfig) -> PodNetworking:
 
 
 def worker_networking(cfg: StackConfig) -> PodNetworking:
-    """What the platform adds to every worker pod: the fabric's wiring and, on GKE with a shared model cache, the
-    node-level cache directory."""
-    net = pod_networking(cfg.rdma)
-    if cfg.cluster.kind is ClusterKind.GKE and cfg.cluster.gke.gpu_pool.shared_model_cache:
-        net = replace(net, model_cache_host_path=wiring.SHARED_MODEL_CACHE_HOST_PATH)
-    return net
+    """What the fabric adds to every worker pod (the model cache is the pool's: components/specs/model_cache.py)."""
+    return pod_networking(cfg.rdma)
 
 
 def rdma_network(i: int) -> str:
@@ -123,5 +118,5 @@ def gpu_nic_claim_template(name: str, namespace: str, labels: dict[str, str], pa
 def namespace_pod_security_level(cfg: StackConfig) -> str:
     """The Pod Security Standards level the install's namespace enforces (components/specs/security.py)."""
     net = worker_networking(cfg)
-    host_paths = bool(net.model_cache_host_path) or any("hostPath" in v for v in net.volumes)
+    host_paths = node_cache(cfg) or any("hostPath" in v for v in net.volumes)
     return pod_security_level(net.capabilities, host_paths, cfg.gateway.provider is not GatewayProvider.GKE)

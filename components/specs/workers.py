@@ -15,7 +15,7 @@ from components.config import (
     SidecarConfig,
 )
 from components.releases import release
-from components.specs import rdma, vllm_runtime, wiring
+from components.specs import model_cache, rdma, vllm_runtime, wiring
 from components.specs.names import PoolNames
 from components.specs.rdma import PodNetworking
 from components.specs.security import pod_context, restricted
@@ -33,7 +33,9 @@ def role_config(pool: PoolConfig, role: Role) -> RoleConfig:
 
 def vllm_args(pool: PoolConfig, role: Role) -> list[str]:
     rc = role_config(pool, role)
-    args = [pool.model.id, "--port", str(wiring.vllm_port(role)), "--served-model-name", pool.model.served]
+    # The model argument follows the cache mode (hub id, the volume's weights, or the bucket); the served name stays.
+    args = [model_cache.model_argument(pool), "--port", str(wiring.vllm_port(role))]
+    args += ["--served-model-name", pool.model.served, *model_cache.loader_args(pool)]
     if rc.tensor_parallelism > 1:
         args += ["--tensor-parallel-size", str(rc.tensor_parallelism)]
     args += [
@@ -96,6 +98,7 @@ def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking,
         "volumeMounts": [
             {"name": "shm", "mountPath": "/dev/shm"},
             {"name": "model-cache", "mountPath": wiring.MODEL_CACHE_PATH},
+            *model_cache.weights_mounts(pool),
             *vllm_runtime.volume_mounts(),
             *net.volume_mounts,
         ],
@@ -153,10 +156,9 @@ def strategy(rc: RoleConfig) -> dict[str, Any]:
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
-def model_cache_volume(pool: PoolConfig, net: PodNetworking) -> dict[str, Any]:
-    if net.model_cache_host_path:
-        return {"name": "model-cache", "hostPath": {"path": net.model_cache_host_path, "type": "DirectoryOrCreate"}}
-    return {"name": "model-cache", "emptyDir": {"sizeLimit": pool.model.cache_size}}
+def model_cache_volume(pool: PoolConfig) -> dict[str, Any]:
+    """HF_HOME's volume, by cache mode (components/specs/model_cache.py)."""
+    return model_cache.cache_volume(pool)
 
 
 def gpu_nic_claim_template(names: PoolNames, pool: PoolConfig, role: Role) -> dict[str, Any]:
@@ -185,7 +187,8 @@ def worker_deployment(
         "containers": [vllm_container(pool, role, images.vllm, net, hf_secret_name)],
         "volumes": [
             {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
-            model_cache_volume(pool, net),
+            model_cache_volume(pool),
+            *model_cache.weights_volumes(names.install, pool),
             *vllm_runtime.volumes(hf_secret_name),
             *net.volumes,
         ],

@@ -103,7 +103,7 @@ class PrometheusFixture:
         fixture = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 if url.path != "/api/v1/query":
                     self.send_error(404)
@@ -112,7 +112,10 @@ class PrometheusFixture:
                 body = json.dumps(
                     {
                         "status": "success",
-                        "data": {"resultType": "vector", "result": [{"metric": {}, "value": [time.time(), str(fixture.value)]}]},
+                        "data": {
+                            "resultType": "vector",
+                            "result": [{"metric": {}, "value": [time.time(), str(fixture.value)]}],
+                        },
                     }
                 ).encode()
                 self.send_response(200)
@@ -121,7 +124,7 @@ class PrometheusFixture:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

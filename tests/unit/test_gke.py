@@ -564,7 +564,7 @@ def test_neg_cleanup_does_nothing_on_create_and_drains_with_the_compute_client_o
 
 # --- custom resources wait for GKE's CRDs ---------------------------------------------------------------------------
 BUILTIN_GROUPS = {"core", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "resource.k8s.io",
-                  "helm.sh", "yaml"}  # fmt: skip
+                  "storage.k8s.io", "helm.sh", "yaml"}  # fmt: skip
 
 
 @pytest.mark.parametrize("fixture", ["dra", "multinetwork"])

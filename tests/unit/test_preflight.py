@@ -88,7 +88,12 @@ INVALID = [
     (
         merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}, gke(network={"rdmaCidr": "192.168.128.0/24"})),
         "cluster.gke.network.rdmaCidr",
-        "/21 or larger",
+        "/18 or larger",
+    ),
+    (  # a /20 holds two /21 RoCE subnets, not eight (once accepted: the subnets came out short)
+        merge(gke(), {"rdma": {"fabric": "gke-multinetwork"}}, gke(network={"rdmaCidr": "192.168.128.0/20"})),
+        "cluster.gke.network.rdmaCidr",
+        "/18 or larger",
     ),
     ({"cluster": {"kubernetesVersion": "1.28"}}, "llm-d-pd:cluster.kubernetesVersion", "1.29"),
     ({"cluster": {"kubernetesVersion": "latest"}}, "llm-d-pd:cluster.kubernetesVersion", "like 1.33"),

@@ -62,6 +62,26 @@ CONFIGS: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {
     ),
     "gmp": ({"monitoring": {"backend": "gmp", "interval": "15s"}}, TOKEN),
     "gke-dra": ({"cluster": GKE_CLUSTER}, TOKEN),
+    "gke-autoscaling-gmp": (
+        {
+            "cluster": GKE_CLUSTER,
+            "pools": [
+                {
+                    "prefill": {"autoscaling": {"minReplicas": 0, "maxReplicas": 4, "signal": "ttft"}},
+                    "decode": {"autoscaling": {"maxReplicas": 1, "signal": "running-requests", "target": 32}},
+                }
+            ],
+        },
+        TOKEN,
+    ),
+    "autoscaling-prometheus-operator": (
+        {
+            "monitoring": {"backend": "prometheus-operator", "queryUrl": "http://prometheus-operated.monitoring:9090"},
+            "cluster": {"inventory": [{"name": "gpu", "count": 2, "gpusPerNode": 8, "accelerator": "h200-141gb"}]},
+            "pools": [{"prefill": {"autoscaling": {"maxReplicas": 8, "signal": "epp-queue"}}}],
+        },
+        TOKEN,
+    ),
     "gke-multinetwork": (
         {
             "cluster": {**GKE_CLUSTER, "gke": {**GKE_CLUSTER["gke"], "gpuPool": {"reservation": "r", "nodeCount": 2}}},
