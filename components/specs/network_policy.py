@@ -19,7 +19,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from components.config import ClusterKind, Fabric, GatewayProvider, MonitoringBackend, PoolConfig, StackConfig
+from components.config import (
+    CacheMode,
+    CacheSource,
+    ClusterKind,
+    Fabric,
+    GatewayProvider,
+    MonitoringBackend,
+    PoolConfig,
+    StackConfig,
+)
 from components.specs import pd_gate, wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import InstallNames, PoolNames
@@ -144,6 +153,24 @@ def download_peers(cfg: StackConfig) -> list[dict[str, Any]]:
     return peers
 
 
+GKE_METADATA_SERVER = "169.254.169.254/32"
+GKE_METADATA_PORT = 80
+"""Where a pod gets its Workload Identity token on GKE Dataplane V2 (this stack's clusters: ADVANCED_DATAPATH). A
+NetworkPolicy must let the pods that read a bucket reach it (GKE's Workload Identity Federation docs, network
+policy restrictions)."""
+
+
+def google_identity(cfg: StackConfig, needed: bool) -> list[dict[str, Any]]:
+    """The egress rule to GKE's metadata server, for pods that call Google APIs as their Workload Identity."""
+    if not needed or cfg.cluster.kind is not ClusterKind.GKE:
+        return []
+    return [{"to": [{"ipBlock": {"cidr": GKE_METADATA_SERVER}}], "ports": _tcp(GKE_METADATA_PORT)}]
+
+
+def streams_from_bucket(pool: PoolConfig) -> bool:
+    return pool.model.cache.mode is CacheMode.STREAM
+
+
 def decode_egress_policy(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
     """Where a decode pod may connect: the prefill leg and KV pull go to this pool's prefill pods only."""
     prefill = {"podSelector": {"matchLabels": names.worker_selector(Role.PREFILL)}}
@@ -154,6 +181,7 @@ def decode_egress_policy(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -
     if needs_api_access(pool, Role.DECODE):
         rules.append({"ports": _tcp(*API_SERVER_PORTS)})
     rules.append({"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)})
+    rules += google_identity(cfg, streams_from_bucket(pool))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -185,13 +213,15 @@ def _egress_policy(
     }
 
 
-def prefill_egress_policy(names: PoolNames, cfg: StackConfig) -> dict[str, Any]:
+def prefill_egress_policy(names: PoolNames, cfg: StackConfig, pool: PoolConfig) -> dict[str, Any]:
     """Where a prefill pod may connect: this pool's pods (either role) on the NIXL side channel, or all TCP when KV
-    may move over TCP; DNS; the download ports outside the cluster. vLLM never calls the API server."""
+    may move over TCP; DNS; the download ports outside the cluster; GKE's metadata server when it streams weights
+    from a bucket. vLLM never calls the API server."""
     peers: dict[str, Any] = {"to": [{"podSelector": {"matchLabels": names.selector()}}]}
     if not kv_over_tcp(cfg):
         peers["ports"] = _tcp(wiring.NIXL_SIDE_CHANNEL_PORT)
     rules = [peers, _dns(), {"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)}]
+    rules += google_identity(cfg, streams_from_bucket(pool))
     return _egress_policy(f"{names.worker(Role.PREFILL)}-egress", names, names.worker_selector(Role.PREFILL), rules)
 
 
@@ -237,7 +267,11 @@ def model_cache_policy(names: InstallNames, cfg: StackConfig) -> dict[str, Any]:
         "spec": {
             "podSelector": {"matchLabels": selector},
             "policyTypes": ["Ingress", "Egress"],
-            "egress": [_dns(), {"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)}],
+            "egress": [
+                _dns(),
+                {"to": download_peers(cfg), "ports": _tcp(*cfg.gateway.download_ports)},
+                *google_identity(cfg, any(p.model.cache.source is CacheSource.BUCKET for p in cfg.pools)),
+            ],
         },
     }
 
@@ -251,6 +285,6 @@ def pool_policies(names: PoolNames, pool: PoolConfig, cfg: StackConfig, gateway_
         worker_policy(names, cfg, gateway_name),
         epp_policy(names, cfg, gateway_name),
         decode_egress_policy(names, pool, cfg),
-        prefill_egress_policy(names, cfg),
+        prefill_egress_policy(names, cfg, pool),
         epp_egress_policy(names),
     ]

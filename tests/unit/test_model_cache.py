@@ -401,3 +401,34 @@ def test_an_override_moves_the_estimate_by_exactly_its_change_on_the_path():
     base = load_config({**gke(), "hfTokenSecretName": "hf"}, "gke")
     slower = load_config({**gke(), "hfTokenSecretName": "hf", "preflight": {"estimate": {"gpuPoolMinutes": 30}}}, "gke")
     assert estimate.stack_estimate(slower).total - estimate.stack_estimate(base).total == pytest.approx(16)
+
+
+def _egress(rec: Recorder, name_suffix: str) -> list[dict[str, Any]]:
+    (pol,) = [
+        unwrap(r.inputs)
+        for r in rec.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r.inputs["metadata"]["name"].endswith(name_suffix)
+    ]
+    return pol["spec"]["egress"]
+
+
+METADATA_RULE = {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}], "ports": [{"protocol": "TCP", "port": 80}]}
+
+
+def test_pods_that_read_a_bucket_on_gke_may_reach_the_metadata_server_for_their_identity(gke_volume: Recorder) -> None:
+    """Workload Identity tokens come from GKE's metadata server; the egress policies must let exactly the pods that
+    call Google APIs reach it."""
+    from_bucket = run_program(
+        {**gke(), **cache(source="bucket", bucket=BUCKET, populateImage="gcr.io/x/gcloud:1.0")}, TOKEN, "gke"
+    )
+    assert METADATA_RULE in _egress(from_bucket, "-model-cache")
+    assert METADATA_RULE not in _egress(from_bucket, "-prefill-egress")
+    from_hub = gke_volume
+    assert METADATA_RULE not in _egress(from_hub, "-model-cache")
+    streaming = run_program(
+        {**gke(), **cache(mode="stream", bucket=BUCKET), "images": {"vllm": "registry.example/vllm-runai:1.0"}},
+        TOKEN,
+        "gke",
+    )
+    assert METADATA_RULE in _egress(streaming, "-prefill-egress")
+    assert METADATA_RULE in _egress(streaming, "-decode-egress")
