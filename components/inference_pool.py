@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.config import GatewayProvider, ImagesConfig, PoolConfig
-from components.resources import custom_resource, in_namespace
+from components.resources import named_by_kind, object_name, register, register_all
 from components.specs import epp as epp_specs
 from components.specs import gateway as gw_specs
 from components.specs import monitoring
@@ -34,10 +33,10 @@ class InferencePoolArgs:
 class InferencePool(pulumi.ComponentResource):
     """The InferencePool (selecting this pool's prefill and decode pods) and the EPP that picks among them."""
 
-    pool: k8s.apiextensions.CustomResource
-    epp_service: k8s.core.v1.Service
-    epp_deployment: k8s.apps.v1.Deployment
-    epp_config: k8s.core.v1.ConfigMap
+    pool: pulumi.CustomResource
+    epp_service: pulumi.CustomResource
+    epp_deployment: pulumi.CustomResource
+    epp_config: pulumi.CustomResource
     """Auto-named: a config change creates a new ConfigMap and rolls the EPP."""
 
     def __init__(self, name: str, args: InferencePoolArgs, opts: pulumi.ResourceOptions | None = None):
@@ -45,95 +44,50 @@ class InferencePool(pulumi.ComponentResource):
         n, ns = args.names, args.namespace
         child = pulumi.ResourceOptions(parent=self)
 
-        sa = epp_specs.epp_service_account(n)
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-epp-sa", metadata=in_namespace(sa["metadata"], ns), opts=child
-        )
-        role = epp_specs.epp_role(n)
-        k8s.rbac.v1.Role(
-            f"{name}-epp-role", metadata=in_namespace(role["metadata"], ns), rules=role["rules"], opts=child
-        )
-        rb = epp_specs.epp_role_binding(n)
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-epp-rolebinding",
-            metadata=in_namespace(rb["metadata"], ns),
-            role_ref=rb["roleRef"],
-            subjects=rb["subjects"],
-            opts=child,
-        )
-        cr = epp_specs.epp_cluster_role(n)
-        cluster_role = k8s.rbac.v1.ClusterRole(
-            f"{name}-epp-clusterrole", metadata=cr["metadata"], rules=cr["rules"], opts=child
-        )
-        crb = epp_specs.epp_cluster_role_binding(n)
-        k8s.rbac.v1.ClusterRoleBinding(
+        service_account = register(f"{name}-epp-sa", epp_specs.epp_service_account(n), ns, child)
+        register(f"{name}-epp-role", epp_specs.epp_role(n), ns, child)
+        register(f"{name}-epp-rolebinding", epp_specs.epp_role_binding(n), ns, child)
+        cluster_role = register(f"{name}-epp-clusterrole", epp_specs.epp_cluster_role(n), None, child)
+        register(
             f"{name}-epp-clusterrolebinding",
-            metadata=crb["metadata"],
-            role_ref=crb["roleRef"],
-            subjects=crb["subjects"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_role]),
+            epp_specs.epp_cluster_role_binding(n),
+            None,
+            pulumi.ResourceOptions(parent=self, depends_on=[cluster_role]),
         )
-
-        cm = epp_specs.epp_config_map(n, args.pool)
-        self.epp_config = k8s.core.v1.ConfigMap(
-            n.epp_config_base, metadata=in_namespace(cm["metadata"], ns), data=cm["data"], opts=child
-        )
-        dep = self.epp_config.metadata["name"].apply(
-            lambda cm_name: epp_specs.epp_deployment(n, args.images.epp, cm_name)
-        )
-        self.epp_deployment = k8s.apps.v1.Deployment(
+        self.epp_config = register(n.epp_config_base, epp_specs.epp_config_map(n, args.pool), ns, child)
+        self.epp_deployment = register(
             f"{name}-epp",
-            metadata=pulumi.Output.all(dep, ns).apply(lambda a: in_namespace(a[0]["metadata"], a[1])),
-            spec=dep.apply(lambda d: d["spec"]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, *args.deployment_deps]),
-        )
-        svc = epp_specs.epp_service(n)
-        self.epp_service = k8s.core.v1.Service(
-            f"{name}-epp-service", metadata=in_namespace(svc["metadata"], ns), spec=svc["spec"], opts=child
-        )
-        self.pool = custom_resource(
-            f"{name}-pool",
-            epp_specs.inference_pool(n),
+            epp_specs.epp_deployment(n, args.images.epp, object_name(self.epp_config)),
             ns,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.epp_service]),
+            # GKE: the system pool, where it runs.
+            pulumi.ResourceOptions(parent=self, depends_on=[service_account, *args.deployment_deps]),
         )
+        self.epp_service = register(f"{name}-epp-service", epp_specs.epp_service(n), ns, child)
+        # The pool names the EPP Service as its endpoint picker.
+        after_service = pulumi.ResourceOptions(parent=self, depends_on=[self.epp_service])
+        self.pool = register(f"{name}-pool", epp_specs.inference_pool(n), ns, after_service)
+        # The gateway provider's extras for this pool (Istio's DestinationRule, GKE's policies on the pool).
+        after_pool = pulumi.ResourceOptions(parent=self, depends_on=[self.pool])
         if args.provider is GatewayProvider.ISTIO:
-            custom_resource(f"{name}-epp-destinationrule", gw_specs.destination_rule(n), ns, child)
+            register(f"{name}-epp-destinationrule", gw_specs.destination_rule(n), ns, child)
         elif args.provider is GatewayProvider.GKE:
-            custom_resource(
-                f"{name}-healthcheckpolicy",
-                gw_specs.gke_health_check_policy(n),
-                ns,
-                pulumi.ResourceOptions(parent=self, depends_on=[self.pool]),
-            )
-            custom_resource(
-                f"{name}-backendpolicy",
-                gw_specs.gke_backend_policy(n),
-                ns,
-                pulumi.ResourceOptions(parent=self, depends_on=[self.pool]),
-            )
+            register(f"{name}-healthcheckpolicy", gw_specs.gke_health_check_policy(n), ns, after_pool)
+            register(f"{name}-backendpolicy", gw_specs.gke_backend_policy(n), ns, after_pool)
         if args.monitors:
+            # The token controller fills it only once the ServiceAccount exists.
             token = monitoring.metrics_token_secret(n)
-            k8s.core.v1.Secret(
+            register(
                 f"{name}-epp-metrics-token",
-                metadata=in_namespace(token["metadata"], ns),
-                type=token["type"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account]),
+                token,
+                ns,
+                pulumi.ResourceOptions(parent=self, depends_on=[service_account]),
             )
-        for obj in args.monitors:
-            res_name = f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}"
-            if obj["kind"] == "Role":
-                k8s.rbac.v1.Role(res_name, metadata=in_namespace(obj["metadata"], ns), rules=obj["rules"], opts=child)
-            elif obj["kind"] == "RoleBinding":
-                k8s.rbac.v1.RoleBinding(res_name, metadata=in_namespace(obj["metadata"], ns), role_ref=obj["roleRef"],
-                                        subjects=obj["subjects"], opts=child)  # fmt: skip
-            else:
-                custom_resource(res_name, obj, ns, child)
-        for policy in args.network_policies:
-            k8s.networking.v1.NetworkPolicy(
-                policy["metadata"]["name"],
-                metadata=in_namespace(policy["metadata"], ns),
-                spec=policy["spec"],
-                opts=child,
-            )
-        self.register_outputs({})
+        register_all(args.monitors, ns, child, named_by_kind(name))
+        register_all(args.network_policies, ns, child)
+        self.register_outputs(
+            {
+                "pool": object_name(self.pool),
+                "epp": object_name(self.epp_deployment),
+                "eppConfig": object_name(self.epp_config),
+            }
+        )

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from components.resources import in_namespace
+from components.resources import object_name, register
 from components.specs import model_cache as specs
-from components.specs.names import InstallNames
+from components.specs.names import InstallNames, NameRef
 
 
 @dataclass
@@ -18,7 +17,7 @@ class ModelCacheArgs:
     names: InstallNames
     volume: specs.ModelVolume
     namespace: pulumi.Input[str]
-    hf_token_secret_name: pulumi.Input[str]
+    hf_token_secret_name: NameRef
     """The Secret with HF_TOKEN, mounted as a file into the Job (an Output when the stack creates it)."""
     after: list[pulumi.Resource] = field(default_factory=list)
     """What the Job needs besides its claim: its ServiceAccount, NetworkPolicy and StorageClass, and what its pod
@@ -26,35 +25,28 @@ class ModelCacheArgs:
 
 
 class ModelCache(pulumi.ComponentResource):
-    job: k8s.batch.v1.Job
+    job: pulumi.CustomResource
     """Waited for by pulumi-kubernetes; the workers wait for this component, so for a filled volume."""
-    claim: k8s.core.v1.PersistentVolumeClaim
+    claim: pulumi.CustomResource
     """The claim the workers mount."""
 
     def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:serving:ModelCache", name, None, opts)
         n, vol, ns = args.names, args.volume, args.namespace
 
-        def claim(
-            obj: dict, resource_name: str, depends_on: list[pulumi.Resource]
-        ) -> k8s.core.v1.PersistentVolumeClaim:
-            return k8s.core.v1.PersistentVolumeClaim(
-                resource_name,
-                metadata=in_namespace(obj["metadata"], ns),
-                spec=obj["spec"],
-                # A claim's spec is immutable once bound: a changed size or class is a new volume (and a new fill).
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=depends_on, replace_on_changes=["spec"], delete_before_replace=True
-                ),
+        def claim(obj: dict, resource_name: str, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+            # A claim's spec is immutable once bound: a changed size or class is a new volume (and a new fill).
+            immutable = pulumi.ResourceOptions(
+                parent=self, depends_on=depends_on, replace_on_changes=["spec"], delete_before_replace=True
             )
+            return register(resource_name, obj, ns, immutable)
 
         source = claim(specs.source_claim(n, vol), f"{name}-{'source' if vol.clone else 'claim'}", list(args.after))
-        job = pulumi.Output.from_input(args.hf_token_secret_name).apply(lambda s: specs.populate_job(n, vol, s))
-        self.job = k8s.batch.v1.Job(
+        self.job = register(
             f"{name}-fill",
-            metadata=pulumi.Output.all(job, ns).apply(lambda a: in_namespace(a[0]["metadata"], a[1])),
-            spec=job.apply(lambda j: j["spec"]),
-            opts=pulumi.ResourceOptions(
+            specs.populate_job(n, vol, args.hf_token_secret_name),
+            ns,
+            pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[source, *args.after],
                 # A Job's template is immutable; the same model keeps the same Job, so a second `up` runs nothing.
@@ -66,4 +58,4 @@ class ModelCache(pulumi.ComponentResource):
         serving = specs.serving_claim(n, vol)
         # GKE: the clone is taken once the fill is complete.
         self.claim = claim(serving, f"{name}-claim", [self.job]) if serving is not None else source
-        self.register_outputs({"claim": self.claim.metadata["name"], "job": self.job.metadata["name"]})
+        self.register_outputs({"claim": object_name(self.claim), "job": object_name(self.job)})

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.config import PoolConfig, StackConfig
-from components.resources import in_namespace
+from components.resources import object_name, prefixed, register, register_all
+from components.specs import gateway as gw_specs
 from components.specs import pd_gate as specs
 from components.specs.names import PoolNames
 
@@ -29,7 +29,7 @@ class PdGateArgs:
 
 
 class PdGate(pulumi.ComponentResource):
-    job: k8s.batch.v1.Job
+    job: pulumi.CustomResource
     """Waited for by pulumi-kubernetes: a failed check fails `up`."""
 
     def __init__(self, name: str, args: PdGateArgs, opts: pulumi.ResourceOptions | None = None):
@@ -37,72 +37,34 @@ class PdGate(pulumi.ComponentResource):
         n, pool, cfg, ns = args.names, args.pool, args.config, args.namespace
         child = pulumi.ResourceOptions(parent=self)
 
-        sa = specs.service_account(n)
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-sa",
-            metadata=in_namespace(sa["metadata"], ns),
-            automount_service_account_token=sa["automountServiceAccountToken"],
-            opts=child,
-        )
-        cr = specs.cluster_role(n)
-        role = k8s.rbac.v1.ClusterRole(f"{name}-clusterrole", metadata=cr["metadata"], rules=cr["rules"], opts=child)
-        crb = specs.cluster_role_binding(n)
-        binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-clusterrolebinding",
-            metadata=crb["metadata"],
-            role_ref=crb["roleRef"],
-            subjects=crb["subjects"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
-        )
-        jr = specs.job_role(n, pool, cfg)
-        job_role = k8s.rbac.v1.Role(
-            f"{name}-role", metadata=in_namespace(jr["metadata"], ns), rules=jr["rules"], opts=child
-        )
-        jrb = specs.job_role_binding(n)
-        job_binding = k8s.rbac.v1.RoleBinding(
+        account = register(f"{name}-sa", specs.service_account(n), ns, child)
+        role = register(f"{name}-clusterrole", specs.cluster_role(n), None, child)
+        binding = register(
+            f"{name}-clusterrolebinding", specs.cluster_role_binding(n), None,
+            pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )  # fmt: skip
+        job_role = register(f"{name}-role", specs.job_role(n, pool, cfg), ns, child)
+        job_binding = register(
             f"{name}-rolebinding",
-            metadata=in_namespace(jrb["metadata"], ns),
-            role_ref=jrb["roleRef"],
-            subjects=jrb["subjects"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[job_role]),
+            specs.job_role_binding(n),
+            ns,
+            pulumi.ResourceOptions(parent=self, depends_on=[job_role]),
         )
-        services = [
-            k8s.core.v1.Service(
-                f"{name}-{svc['metadata']['name']}",
-                metadata=in_namespace(svc["metadata"], ns),
-                spec=svc["spec"],
-                opts=child,
-            )
-            for svc in specs.metrics_services(n)
-        ]
-        cm = specs.config_map(n, pool, cfg)
-        code = k8s.core.v1.ConfigMap(
-            f"{name}-code", metadata=in_namespace(cm["metadata"], ns), data=cm["data"], opts=child
-        )
+        services = register_all(specs.metrics_services(n), ns, child, prefixed(name))
+        code = register(f"{name}-code", specs.config_map(n, pool, cfg), ns, child)
         ready: list[pulumi.Resource] = [account, binding, job_binding, code, *services]
-        address = args.gateway_address
+        address = args.gateway_address  # GKE: the Programmed Gateway's load balancer
+        url = address.apply(gw_specs.external_url) if address is not None else None
         if cfg.gateway.network_policies:
-            policy = specs.egress_policy(n, cfg, args.gateway_name, None)
-            policy_spec = (
-                policy["spec"]
-                if address is None
-                else address.apply(lambda a: specs.egress_policy(n, cfg, args.gateway_name, a)["spec"])
-            )
-            ready.append(
-                k8s.networking.v1.NetworkPolicy(
-                    f"{name}-egress", metadata=in_namespace(policy["metadata"], ns), spec=policy_spec, opts=child
-                )
-            )
-        job = specs.job(n, pool, cfg)
-        job_spec = (
-            job["spec"] if address is None else address.apply(lambda a: specs.with_gateway_address(job, a)["spec"])
-        )
-        self.job = k8s.batch.v1.Job(
+            cidr = address.apply(gw_specs.external_cidr) if address is not None else None
+            ready.append(register(f"{name}-egress", specs.egress_policy(n, cfg, args.gateway_name, cidr), ns, child))
+        self.job = register(
             f"{name}-job",
-            metadata=in_namespace(job["metadata"], ns),
-            spec=job_spec,
-            opts=pulumi.ResourceOptions(
+            specs.job(n, pool, cfg, gateway_url=url),
+            ns,
+            pulumi.ResourceOptions(
                 parent=self,
+                # Its RBAC, Services, code and policy; then the route and every worker, so `up` fails on a bad P/D.
                 depends_on=[*ready, *args.after],
                 # A Job's template is immutable: any change is a new run (its name carries the content hash).
                 replace_on_changes=["spec", "metadata.name"],
@@ -111,8 +73,9 @@ class PdGate(pulumi.ComponentResource):
             ),
         )
         proof = specs.proof_spec(n, pool, cfg)
-        self.proof: pulumi.Output[dict] = pulumi.Output.all(self.job.status, self.job.metadata).apply(
+        job_status, job_metadata = getattr(self.job, "status"), getattr(self.job, "metadata")  # noqa: B009
+        self.proof: pulumi.Output[dict] = pulumi.Output.all(job_status, job_metadata).apply(
             lambda a: specs.proof_with_status(proof, a[0], a[1])
         )
         """The `pdProof.<pool>` export."""
-        self.register_outputs({"job": self.job.metadata["name"], "proof": self.proof})
+        self.register_outputs({"job": object_name(self.job), "proof": self.proof})

@@ -13,8 +13,8 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart
 from components.config import ClusterPrepConfig, RdmaConfig
-from components.resources import custom_resource
-from components.specs import charts
+from components.resources import named_by_kind, object_name, register
+from components.specs import charts, security
 
 
 @dataclass
@@ -34,15 +34,13 @@ class InfinibandFabric(pulumi.ComponentResource):
         if prep.network_operator:
             specs.append(charts.network_operator(prep))
         for spec in specs:
-            ns = k8s.core.v1.Namespace(
-                spec.namespace, metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
-            )
-            chart = install_chart(spec, ns.metadata["name"], pulumi.ResourceOptions(parent=self, depends_on=[ns]))
+            ns = register(spec.namespace, security.namespace(spec.namespace), None, pulumi.ResourceOptions(parent=self))
+            chart = install_chart(spec, object_name(ns), pulumi.ResourceOptions(parent=self, depends_on=[ns]))
             if spec.name == "network-operator":
                 network_chart = chart
         if network_chart is not None:
             # The chart no longer creates the NicClusterPolicy; it needs the chart's CRD first.
-            custom_resource(
+            register(
                 f"{name}-nic-cluster-policy",
                 charts.nic_cluster_policy(args.rdma, prep),
                 None,
@@ -74,19 +72,17 @@ class GkeDraDrivers(pulumi.ComponentResource):
             )
         if prep.nvidia_dra_driver:
             spec = charts.nvidia_dra_driver(prep)
-            ns = k8s.core.v1.Namespace(
-                spec.namespace, metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
-            )
-            install_chart(
-                spec, ns.metadata["name"], pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.system_ready])
-            )
+            ns = register(spec.namespace, security.namespace(spec.namespace), None, pulumi.ResourceOptions(parent=self))
+            # Its controller needs a node to run on (the system pool).
+            after = pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.system_ready])
+            install_chart(spec, object_name(ns), after)
         self.register_outputs({})
 
 
 @dataclass
 class GkeMultiNetworkArgs:
-    objects: list[dict]
-    """GKENetworkParamSet and Network objects (components.specs.gke.network_objects)."""
+    objects: list[tuple[dict, dict]]
+    """(GKENetworkParamSet, Network) pairs (components.specs.gke.network_objects)."""
 
 
 class GkeMultiNetwork(pulumi.ComponentResource):
@@ -95,18 +91,10 @@ class GkeMultiNetwork(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GkeMultiNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:rdma:GkeMultiNetwork", name, None, opts)
-        params: dict[str, pulumi.Resource] = {}
-        for obj in args.objects:
-            obj_name = obj["metadata"]["name"]
-            deps = [params[obj_name]] if obj["kind"] == "Network" else []
-            res = custom_resource(
-                f"{obj['kind'].lower()}-{obj_name}",
-                obj,
-                None,
-                pulumi.ResourceOptions(
-                    parent=self, depends_on=deps, replace_on_changes=["spec"], delete_before_replace=True
-                ),
-            )
-            if obj["kind"] == "GKENetworkParamSet":
-                params[obj_name] = res
+        immutable = pulumi.ResourceOptions(parent=self, replace_on_changes=["spec"], delete_before_replace=True)
+        for params, network in args.objects:
+            param_set = register(named_by_kind()(params), params, None, immutable)
+            # A Network names its parameter set, which must exist first.
+            after = pulumi.ResourceOptions.merge(immutable, pulumi.ResourceOptions(depends_on=[param_set]))
+            register(named_by_kind()(network), network, None, after)
         self.register_outputs({})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.benchmark import Benchmark, BenchmarkArgs
 from components.charts import install_chart
@@ -26,8 +25,18 @@ from components.rdma import (
     InfinibandFabric,
     InfinibandFabricArgs,
 )
-from components.resources import custom_resource, in_namespace
-from components.specs import autoscaling, charts, monitoring, network_policy, outputs, security, verification, wiring
+from components.resources import object_name, register, register_all
+from components.specs import (
+    autoscaling,
+    charts,
+    monitoring,
+    network_policy,
+    outputs,
+    security,
+    verification,
+    vllm_runtime,
+    wiring,
+)
 from components.specs import benchmark as benchmark_specs
 from components.specs import gke as gke_specs
 from components.specs import model_cache as model_cache_specs
@@ -99,13 +108,12 @@ class ClusterPreparation(pulumi.ComponentResource):
         """KEDA (its CRDs, operator and metrics adapter), when a pool of this stack autoscales or clusterPrep.keda."""
         if cfg.installs_keda:
             spec = charts.keda(prep)
-            ns = k8s.core.v1.Namespace(
-                "keda-namespace", metadata={"name": spec.namespace}, opts=pulumi.ResourceOptions(parent=self)
-            )
+            ns = register(spec.namespace, security.namespace(spec.namespace), None, pulumi.ResourceOptions(parent=self))
             self.autoscaler.append(
                 install_chart(
                     spec,
-                    ns.metadata["name"],
+                    object_name(ns),
+                    # GKE: the operator and adapter run on the system pool.
                     pulumi.ResourceOptions(parent=self, depends_on=[ns, *(system_ready or [])]),
                 )
             )
@@ -154,24 +162,18 @@ class ServingStack(pulumi.ComponentResource):
         net = worker_networking(cfg)
         if cfg.create_namespace:
             psa = security.namespace_labels(namespace_pod_security_level(cfg))
-            ns = k8s.core.v1.Namespace(
-                f"{name}-namespace",
-                metadata={"name": cfg.namespace, "labels": {wiring.LABEL_PART_OF: wiring.PART_OF, **psa}},
-                opts=child,
+            labels = {wiring.LABEL_PART_OF: wiring.PART_OF, **psa}
+            self.namespace = object_name(
+                register(f"{name}-namespace", security.namespace(cfg.namespace, labels), None, child)
             )
-            self.namespace = ns.metadata["name"]
         else:
             self.namespace = pulumi.Output.from_input(cfg.namespace)
 
         if args.hf_token is not None:
-            secret = k8s.core.v1.Secret(
-                names.hf_token_secret_base(),
-                metadata={"namespace": self.namespace, "labels": names.common_labels()},
-                type="Opaque",
-                string_data={wiring.HF_TOKEN_KEY: args.hf_token},
-                opts=child,
+            secret = vllm_runtime.hf_token_secret(cfg.namespace, names.common_labels(), args.hf_token)
+            self.hf_token_secret_name = object_name(
+                register(names.hf_token_secret_base(), secret, self.namespace, child)
             )
-            self.hf_token_secret_name = secret.metadata["name"]
         else:
             assert cfg.hf_token_secret_name is not None
             self.hf_token_secret_name = pulumi.Output.from_input(cfg.hf_token_secret_name)
@@ -184,15 +186,11 @@ class ServingStack(pulumi.ComponentResource):
             weights = [self.model_caches[volume.name]] if volume is not None else []
             pn = names.pool(pool.name, pool.release)
             images = pool_images(cfg, pool)  # a pool pinned to another release set runs that set's images
-            autoscalers: dict[str, dict] = {}
-            for obj in autoscaling.pool_objects(pn, pool, cfg):
-                if obj["kind"] == "ScaledObject":  # registered by its role's ModelService, after the Deployment
-                    autoscalers[obj["spec"]["scaleTargetRef"]["name"]] = obj
-                else:  # the pool's TriggerAuthentication (GMP)
-                    custom_resource(
-                        obj["metadata"]["name"], obj, self.namespace,
-                        pulumi.ResourceOptions(parent=self, depends_on=deps.autoscaler),
-                    )  # fmt: skip
+            # GMP: what the pool's triggers authenticate with (GKE: after the KEDA chart, whose CRDs they are).
+            register_all(
+                autoscaling.pool_authentications(pn, pool, cfg), self.namespace,
+                pulumi.ResourceOptions(parent=self, depends_on=deps.autoscaler),
+            )  # fmt: skip
             for role in (Role.PREFILL, Role.DECODE):
                 self.workers[(pool.name, role)] = ModelService(
                     pn.worker(role),
@@ -206,7 +204,7 @@ class ServingStack(pulumi.ComponentResource):
                         self.hf_token_secret_name,
                         skip_await=args.skip_await,
                         depends_on=[*deps.workers, *weights],  # cache mode volume: once the volume is filled
-                        scaled_object=autoscalers.get(pn.worker(role)),
+                        scaled_object=autoscaling.role_scaled_object(pn, pool, role, cfg),
                         autoscaler_deps=deps.autoscaler,
                     ),
                     child,
@@ -233,17 +231,11 @@ class ServingStack(pulumi.ComponentResource):
                 job = verification.verification_job(names.pool(pool.name), pool, cfg)
                 if cfg.gateway.network_policies:
                     pol = network_policy.verification_policy(names.pool(pool.name), names.gateway())
-                    k8s.networking.v1.NetworkPolicy(
-                        pol["metadata"]["name"],
-                        metadata=in_namespace(pol["metadata"], self.namespace),
-                        spec=pol["spec"],
-                        opts=child,
-                    )
-                k8s.batch.v1.Job(
-                    job["metadata"]["name"],
-                    metadata=in_namespace(job["metadata"], self.namespace),
-                    spec=job["spec"],
-                    opts=pulumi.ResourceOptions(
+                    register_all([pol], self.namespace, child)
+                register_all(
+                    [job],
+                    self.namespace,
+                    pulumi.ResourceOptions(
                         parent=self,
                         depends_on=[self.gateway, *self.workers.values(), *deps.deployments],
                         delete_before_replace=True,
@@ -296,40 +288,21 @@ class ServingStack(pulumi.ComponentResource):
         if not volumes:
             return {}
         child = pulumi.ResourceOptions(parent=self)
-        sa = model_cache_specs.service_account(names)
-        ready: list[pulumi.Resource] = [
-            k8s.core.v1.ServiceAccount(
-                f"{names.prefix}-model-cache-sa",
-                metadata=in_namespace(sa["metadata"], self.namespace),
-                automount_service_account_token=sa["automountServiceAccountToken"],
-                opts=child,
-            )
-        ]
+        ns = self.namespace
+        ready = [register(f"{names.prefix}-model-cache-sa", model_cache_specs.service_account(names), ns, child)]
         if model_cache_specs.stack_storage_class(cfg):
-            sc = model_cache_specs.storage_class(names)
             ready.append(
-                k8s.storage.v1.StorageClass(
+                register(
                     f"{names.prefix}-model-cache-class",
-                    metadata=sc["metadata"],
-                    provisioner=sc["provisioner"],
-                    parameters=sc["parameters"],
-                    reclaim_policy=sc["reclaimPolicy"],
-                    volume_binding_mode=sc["volumeBindingMode"],
-                    allow_volume_expansion=sc["allowVolumeExpansion"],
+                    model_cache_specs.storage_class(names),
+                    None,
                     # Its parameters are immutable: a change is a new class (and new volumes).
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                    pulumi.ResourceOptions(parent=self, delete_before_replace=True),
                 )
             )
         if cfg.gateway.network_policies:
             pol = network_policy.model_cache_policy(names, cfg)
-            ready.append(
-                k8s.networking.v1.NetworkPolicy(
-                    f"{names.prefix}-model-cache-egress",
-                    metadata=in_namespace(pol["metadata"], self.namespace),
-                    spec=pol["spec"],
-                    opts=child,
-                )
-            )
+            ready.append(register(f"{names.prefix}-model-cache-egress", pol, ns, child))
         return {
             vol.name: ModelCache(
                 vol.name,

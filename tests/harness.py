@@ -110,10 +110,16 @@ class Recorder(pulumi.runtime.Mocks):
         monitor.RegisterResource = recording
 
 
+MOCK_GATEWAY_ADDRESS = "203.0.113.10"
+
+
 def computed_outputs(typ: str, state: dict[str, Any]) -> dict[str, Any]:
     """Outputs a provider computes that the program passes on (as GCP would fill them in)."""
     if typ == "gcp:serviceaccount/account:Account":
         return {"email": f"{state['accountId']}@{state['project']}.iam.gserviceaccount.com"}
+    if typ == "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+        # Programmed, as the provider's await (pulumi.com/waitFor) leaves it; GKE's load balancer address.
+        return {"status": {"addresses": [{"type": "IPAddress", "value": MOCK_GATEWAY_ADDRESS}]}}
     if typ == "gcp:container/cluster:Cluster":
         endpoint = f"gke-0123456789abcdef.{state.get('location')}.gke.goog"
         return {"controlPlaneEndpointsConfig": {"dnsEndpointConfig": {"endpoint": endpoint}}, "endpoint": "192.0.2.1"}

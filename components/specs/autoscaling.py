@@ -227,13 +227,15 @@ def scaled_object(names: PoolNames, pool: PoolConfig, role: Role, cfg: StackConf
     }
 
 
-def pool_objects(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> list[dict[str, Any]]:
-    """Everything one pool's autoscaling needs: its ScaledObjects, and on GMP the TriggerAuthentication."""
-    roles = autoscaled_roles(pool)
-    if not roles:
-        return []
-    out = [trigger_authentication(names)] if uses_gcp_identity(cfg) else []
-    return out + [scaled_object(names, pool, role, cfg) for role, _ in roles]
+def role_scaled_object(names: PoolNames, pool: PoolConfig, role: Role, cfg: StackConfig) -> dict[str, Any] | None:
+    """The role's ScaledObject, or None when it has fixed replicas."""
+    rc = pool.prefill if role is Role.PREFILL else pool.decode
+    return scaled_object(names, pool, role, cfg) if rc.autoscaling is not None else None
+
+
+def pool_authentications(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> list[dict[str, Any]]:
+    """What the pool's triggers authenticate with: on GMP the TriggerAuthentication, when a role autoscales."""
+    return [trigger_authentication(names)] if autoscaled_roles(pool) and uses_gcp_identity(cfg) else []
 
 
 def keda_workload_identity_member(project: str, project_number: str) -> str:

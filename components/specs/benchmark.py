@@ -12,7 +12,6 @@ workload is a new run and an unchanged one is not rerun.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import yaml
 from components.bench import run_benchmark
 from components.config import PoolConfig, StackConfig
 from components.specs import wiring
-from components.specs.names import PoolNames, content_named
+from components.specs.names import NameRef, PoolNames, content_named
 from components.specs.security import pod_context, restricted
 from components.specs.verification import gateway_url
 
@@ -204,22 +203,13 @@ def role_binding(names: PoolNames) -> dict[str, Any]:
     }
 
 
-def job(names: PoolNames, pool: PoolConfig, cfg: StackConfig, token_secret: Any) -> dict[str, Any]:
-    """No TTL: the finished Job keeps its log (the results line) until the next run replaces it."""
+def job(
+    names: PoolNames, pool: PoolConfig, cfg: StackConfig, token_secret: NameRef, gateway_url: NameRef | None = None
+) -> dict[str, Any]:
+    """No TTL: the finished Job keeps its log (the results line) until the next run replaces it. GKE: `gateway_url`
+    (gateway.external_url, an Output) in BENCH_GATEWAY_URL, since the gateway has no in-cluster Service there."""
     name = run_name(names, pool, cfg)
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _meta(names, name),
-        "spec": _job_spec(names, pool, cfg, config_map=name, token_secret=token_secret),
-    }
-
-
-def with_gateway_address(job_obj: dict[str, Any], address: str | None) -> dict[str, Any]:
-    """GKE: the Gateway's address in BENCH_GATEWAY_URL (the gateway has no in-cluster Service there)."""
-    if not address:
-        return job_obj
-    out = json.loads(json.dumps(job_obj))
-    env = out["spec"]["template"]["spec"]["containers"][0]["env"]
-    env.append({"name": GATEWAY_URL_ENV, "value": f"http://{address}:{wiring.GATEWAY_LISTENER_PORT}"})
-    return out
+    spec = _job_spec(names, pool, cfg, config_map=name, token_secret=token_secret)
+    if gateway_url is not None:
+        spec["template"]["spec"]["containers"][0]["env"].append({"name": GATEWAY_URL_ENV, "value": gateway_url})
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(names, name), "spec": spec}

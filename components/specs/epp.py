@@ -9,7 +9,7 @@ import yaml
 from components.config import Decider, PoolConfig
 from components.releases import ReleaseSet, release
 from components.specs import wiring
-from components.specs.names import PoolNames
+from components.specs.names import NameRef, PoolNames
 from components.specs.security import pod_context, restricted
 from components.specs.wiring import Role
 
@@ -166,7 +166,7 @@ def epp_service_account(names: PoolNames) -> dict[str, Any]:
     }
 
 
-def epp_deployment(names: PoolNames, image: str, config_map_name: str) -> dict[str, Any]:
+def epp_deployment(names: PoolNames, image: str, config_map_name: NameRef) -> dict[str, Any]:
     """One replica at every release: the P/D plugins keep their prefix and in-flight state in memory."""
     rel = release(names.release)
     grpc_probe = {"grpc": {"port": wiring.EPP_HEALTH_PORT, "service": "inference-extension"}}

@@ -114,10 +114,36 @@ def gateway(names: InstallNames, gw: GatewayConfig) -> dict[str, Any]:
             "parametersRef": {"group": "agentgateway.dev", "kind": "AgentgatewayParameters", "name": names.gateway()}
         }
     metadata: dict[str, Any] = {"name": names.gateway(), "namespace": names.namespace, "labels": labels}
-    if gw.provider is GatewayProvider.GKE:
-        # The load balancer takes minutes; `up` waits for it so the exported address is real.
+    if waits_for_programmed(gw):
         metadata["annotations"] = {wiring.WAIT_FOR: "condition=Programmed"}
     return {"apiVersion": wiring.GATEWAY_API, "kind": "Gateway", "metadata": metadata, "spec": spec}
+
+
+def waits_for_programmed(gw: GatewayConfig) -> bool:
+    """GKE's load balancer takes minutes; `up` waits for it so the exported address is real."""
+    return gw.provider is GatewayProvider.GKE
+
+
+GATEWAY_PROGRAMMED_TIMEOUT = "20m"
+
+
+def _programmed_address(address: str | None) -> str:
+    if not address:
+        raise ValueError(
+            "the Gateway is Programmed but reports no address; check its status (kubectl describe gateway) before "
+            "the P/D gate or the benchmark can reach it"
+        )
+    return address
+
+
+def external_url(address: str | None) -> str:
+    """GKE: the URL of the Gateway's listener at its load balancer's address (no in-cluster Service there)."""
+    return f"http://{_programmed_address(address)}:{wiring.GATEWAY_LISTENER_PORT}"
+
+
+def external_cidr(address: str | None) -> str:
+    """GKE: the load balancer's address as a NetworkPolicy peer."""
+    return f"{_programmed_address(address)}/32"
 
 
 def route_rule(names: PoolNames, pool: PoolConfig, gw: GatewayConfig) -> dict[str, Any]:

@@ -575,8 +575,9 @@ def kubeconfig(cluster_name: str, server: str, ca_data: str | None) -> str:
 
 
 # --- classic multi-networking: in-cluster objects -------------------------------------------------------------------
-def network_objects(n: GkeNames) -> list[dict[str, Any]]:
-    """GKENetworkParamSet + Network for the second gVNIC and each RoCE subnet (cluster-scoped, immutable)."""
+def network_objects(n: GkeNames) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(GKENetworkParamSet, the Network that names it) for the second gVNIC and each RoCE subnet (cluster-scoped,
+    immutable)."""
     objs: list[dict[str, Any]] = []
     entries = [(GVNIC_NETWORK, n.gvnic_network, n.gvnic_subnet, "NetDevice")] + [
         (rdma_network(i), n.rdma_network, n.rdma_subnet(i), "RDMA") for i in range(wiring.RDMA_NICS_PER_NODE)
@@ -602,4 +603,4 @@ def network_objects(n: GkeNames) -> list[dict[str, Any]]:
                 },
             }
         )
-    return objs
+    return list(zip(objs[::2], objs[1::2], strict=True))

@@ -37,7 +37,7 @@ from components.config import (
     VolumeAccessMode,
 )
 from components.specs import vllm_runtime, wiring
-from components.specs.names import InstallNames, content_named
+from components.specs.names import InstallNames, NameRef, content_named
 from components.specs.security import pod_context, restricted
 
 HEADROOM = 1.15
@@ -305,7 +305,7 @@ SYSTEM_POOL_LABEL = {"llm-d.ai/node-role": "system"}
 """The GKE system pool's node label (components/specs/gke.py, system_pool)."""
 
 
-def populate_job(names: InstallNames, vol: ModelVolume, hf_secret_name: str) -> dict[str, Any]:
+def populate_job(names: InstallNames, vol: ModelVolume, hf_secret_name: NameRef) -> dict[str, Any]:
     """The Job that fills the volume, once per model: on the CPU system pool (GKE), never on a GPU node, so it runs
     while the GPU pool is still being created. Restricted profile; fsGroup makes the new filesystem writable for
     its user (the kubelet applies it to block volumes)."""

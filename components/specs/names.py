@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from components.releases import release
 from components.specs import wiring
@@ -21,6 +21,11 @@ MAX_PREFIX_LEN = 20
 MAX_POOL_NAME_LEN = 20
 DNS_1035_LABEL = DNS_1035_LABEL_RE
 DNS_1123_LABEL = DNS_1123_LABEL_RE
+
+
+NameRef: TypeAlias = Any
+"""A name in a spec that a component may know only as a Pulumi Output (an auto-named Secret or ConfigMap): specs
+place it as a plain value and never look inside, so no spec is built inside `Output.apply`."""
 
 
 def content_named(base: str, *parts: Any) -> str:

@@ -22,7 +22,7 @@ from components.config import Decider, GatewayProvider, PoolConfig, StackConfig,
 from components.gate import pd_gate
 from components.specs import wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
-from components.specs.names import PoolNames, content_named
+from components.specs.names import NameRef, PoolNames, content_named
 from components.specs.security import pod_context, restricted
 from components.specs.verification import disaggregated_prompt_chars, gateway_url
 from components.specs.wiring import Role
@@ -300,28 +300,20 @@ def _job_spec(names: PoolNames, pool: PoolConfig, cfg: StackConfig, config_map: 
     }
 
 
-def job(names: PoolNames, pool: PoolConfig, cfg: StackConfig) -> dict[str, Any]:
-    """No TTL: the finished Job and its pod keep the figures (`kubectl logs job/<name>`) until the next run."""
+def job(names: PoolNames, pool: PoolConfig, cfg: StackConfig, gateway_url: NameRef | None = None) -> dict[str, Any]:
+    """No TTL: the finished Job and its pod keep the figures (`kubectl logs job/<name>`) until the next run. GKE:
+    `gateway_url` (gateway.external_url of the Programmed Gateway's address, an Output) in PD_GATE_GATEWAY_URL, since
+    the gateway has no in-cluster Service there. The run's name does not depend on it."""
     name = run_name(names, pool, cfg)
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _meta(names, name),
-        "spec": _job_spec(names, pool, cfg, config_map=name),
-    }
+    spec = _job_spec(names, pool, cfg, config_map=name)
+    if gateway_url is not None:
+        spec["template"]["spec"]["containers"][0]["env"].append({"name": GATEWAY_URL_ENV, "value": gateway_url})
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(names, name), "spec": spec}
 
 
-def with_gateway_address(job_obj: dict[str, Any], address: str | None) -> dict[str, Any]:
-    """GKE: the Job with the Gateway's address in PD_GATE_GATEWAY_URL (its in-cluster Service does not exist)."""
-    if not address:
-        return job_obj
-    out = json.loads(json.dumps(job_obj))
-    env = out["spec"]["template"]["spec"]["containers"][0]["env"]
-    env.append({"name": GATEWAY_URL_ENV, "value": f"http://{address}:{wiring.GATEWAY_LISTENER_PORT}"})
-    return out
-
-
-def egress_policy(names: PoolNames, cfg: StackConfig, gateway_name: str, gateway_address: str | None) -> dict[str, Any]:
+def egress_policy(
+    names: PoolNames, cfg: StackConfig, gateway_name: str, gateway_cidr: NameRef | None = None
+) -> dict[str, Any]:
     """The gate reaches DNS, the gateway's listener, the EPP's metrics port and the vLLM ports: nothing else; and
     nothing reaches it (Ingress with no rule)."""
 
@@ -329,7 +321,8 @@ def egress_policy(names: PoolNames, cfg: StackConfig, gateway_name: str, gateway
         return [{"protocol": "TCP", "port": p} for p in ports]
 
     if cfg.gateway.provider is GatewayProvider.GKE:
-        gateway_peer: list[dict[str, Any]] = [{"ipBlock": {"cidr": f"{gateway_address}/32"}}] if gateway_address else []
+        # GKE: the load balancer's address (gateway.external_cidr, an Output); none yet on a first preview.
+        gateway_peer: list[dict[str, Any]] = [{"ipBlock": {"cidr": gateway_cidr}}] if gateway_cidr is not None else []
     else:
         gateway_peer = [{"podSelector": {"matchLabels": {GATEWAY_POD_LABEL: gateway_name}}}]
     rules: list[dict[str, Any]] = [

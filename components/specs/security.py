@@ -55,3 +55,12 @@ def pod_security_level(capabilities: tuple[str, ...], host_paths: bool, gateway_
 def namespace_labels(level: str) -> dict[str, str]:
     """`enforce` at the level that holds; `warn` and `audit` at restricted, so every exception stays visible."""
     return {f"{PSA_LABEL}/enforce": level, f"{PSA_LABEL}/warn": "restricted", f"{PSA_LABEL}/audit": "restricted"}
+
+
+def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Namespace (the install's carries its Pod Security labels; the singletons' charts' carry none)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, **({"labels": labels} if labels else {})},
+    }

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.specs import wiring
+from components.specs.names import NameRef
 
 VLLM_UID = 2000
 """The image's own non-root user `vllm` (llm-d/llm-d docker/Dockerfile.cuda: `useradd --uid 2000 --gid 0`)."""
@@ -58,7 +59,19 @@ CACHE_ENV: dict[str, str] = {
 the emptyDirs below. HF_HOME (the model cache volume) is set by the worker spec."""
 
 
-def volumes(hf_secret_name: str) -> list[dict[str, Any]]:
+def hf_token_secret(namespace: str, labels: dict[str, str], token: NameRef) -> dict[str, Any]:
+    """The Secret with HF_TOKEN that this stack creates from the secret config `hfToken` (an Output, kept secret by
+    Pulumi). No name: Pulumi names it, so a new token rolls the workers that mount it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"namespace": namespace, "labels": labels},
+        "type": "Opaque",
+        "stringData": {wiring.HF_TOKEN_KEY: token},
+    }
+
+
+def volumes(hf_secret_name: NameRef) -> list[dict[str, Any]]:
     return [
         {"name": HOME_VOLUME, "emptyDir": {}},
         {"name": TMP_VOLUME, "emptyDir": {}},

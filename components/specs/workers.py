@@ -16,7 +16,7 @@ from components.config import (
 )
 from components.releases import release
 from components.specs import model_cache, rdma, vllm_runtime, wiring
-from components.specs.names import PoolNames
+from components.specs.names import NameRef, PoolNames
 from components.specs.rdma import PodNetworking
 from components.specs.security import pod_context, restricted
 from components.specs.wiring import Role
@@ -48,7 +48,7 @@ def vllm_args(pool: PoolConfig, role: Role) -> list[str]:
     return args + list(rc.extra_args)
 
 
-def vllm_env(pool: PoolConfig, role: Role, net: PodNetworking, hf_secret_name: str) -> list[dict[str, Any]]:
+def vllm_env(pool: PoolConfig, role: Role, net: PodNetworking) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         # The side channel's default host is localhost, which breaks cross-pod transfer.
         {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -65,7 +65,9 @@ def _http_probe(path: str, **timing: int) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": wiring.VLLM_PORT_NAME}, **timing}
 
 
-def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking, hf_secret_name: str) -> dict[str, Any]:
+def vllm_container(
+    pool: PoolConfig, role: Role, image: str, net: PodNetworking, hf_secret_name: NameRef
+) -> dict[str, Any]:
     rc = role_config(pool, role)
     resources = {"cpu": rc.cpu, "memory": rc.memory}
     if not net.gpus_by_claim:
@@ -76,7 +78,7 @@ def vllm_container(pool: PoolConfig, role: Role, image: str, net: PodNetworking,
         "image": image,
         "command": ["vllm", "serve"],
         "args": vllm_args(pool, role),
-        "env": vllm_env(pool, role, net, hf_secret_name),
+        "env": vllm_env(pool, role, net),
         "ports": [
             {"name": wiring.VLLM_PORT_NAME, "containerPort": wiring.vllm_port(role), "protocol": "TCP"},
             {"name": wiring.NIXL_PORT_NAME, "containerPort": wiring.NIXL_SIDE_CHANNEL_PORT, "protocol": "TCP"},
@@ -177,9 +179,11 @@ def worker_deployment(
     role: Role,
     images: ImagesConfig,
     net: PodNetworking,
-    hf_secret_name: str,
+    hf_secret_name: NameRef,
+    skip_await: bool = False,
 ) -> dict[str, Any]:
-    """The Deployment of one role of one pool (a full Kubernetes object)."""
+    """The Deployment of one role of one pool (a full Kubernetes object). `skip_await`: pulumi-kubernetes does not
+    wait for its rollout (render mode, or when the caller waits elsewhere)."""
     rc = role_config(pool, role)
     labels = names.worker_labels(role, pool.model.id)
     pod_spec: dict[str, Any] = {
@@ -217,7 +221,12 @@ def worker_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": names.worker(role), "namespace": names.install.namespace, "labels": labels},
+        "metadata": {
+            "name": names.worker(role),
+            "namespace": names.install.namespace,
+            "labels": labels,
+            **({"annotations": {wiring.SKIP_AWAIT: "true"}} if skip_await else {}),
+        },
         "spec": {
             "replicas": rc.replicas,
             "selector": {"matchLabels": names.worker_selector(role)},

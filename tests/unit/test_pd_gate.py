@@ -13,11 +13,12 @@ import pytest
 from components.config import load_config
 from components.gate import pd_gate
 from components.releases import release
+from components.specs import gateway as gw_specs
 from components.specs import pd_gate as specs
 from components.specs.names import InstallNames
 from components.specs.verification import disaggregated_prompt_chars
 from tests import pd_gate_fixtures as fx
-from tests.harness import GKE_CLUSTER, run_program
+from tests.harness import GKE_CLUSTER, MOCK_GATEWAY_ADDRESS, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "kubernetes:batch/v1:Job"
@@ -319,13 +320,30 @@ def test_on_gke_the_gate_sends_to_the_gateways_address():
     cluster = {**GKE_CLUSTER, "gke": {**GKE_CLUSTER["gke"], "project": "pd-gate-test"}}
     cfg = load_config({"hfTokenSecretName": "hf", "cluster": cluster}, "gke")
     names = InstallNames("gke", cfg.namespace).pool("llama")
-    job = specs.with_gateway_address(specs.job(names, cfg.pools[0], cfg), "203.0.113.7")
+    job = specs.job(names, cfg.pools[0], cfg, gateway_url=gw_specs.external_url("203.0.113.7"))
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env[specs.GATEWAY_URL_ENV] == "http://203.0.113.7:80"
-    policy = specs.egress_policy(names, cfg, "gke-inference-gateway", "203.0.113.7")
+    assert job["metadata"]["name"] == specs.job(names, cfg.pools[0], cfg)["metadata"]["name"], "same run"
+    policy = specs.egress_policy(names, cfg, "gke-inference-gateway", gw_specs.external_cidr("203.0.113.7"))
     assert {"to": [{"ipBlock": {"cidr": "203.0.113.7/32"}}], "ports": [{"protocol": "TCP", "port": 80}]} in policy[
         "spec"
     ]["egress"]
+
+
+def test_on_gke_the_registered_gate_reads_the_programmed_gateways_address() -> None:
+    """The address is an Output of the Gateway's status: only that value waits for it, not the whole spec."""
+    rec = run_program({"cluster": GKE_CLUSTER}, secrets={"hfToken": "hf_x"}, stack="gke")
+    (job,) = [r for r in rec.of_type("kubernetes:batch/v1:Job") if r.name.endswith("-pd-gate-job")]
+    env = {e["name"]: e.get("value") for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[specs.GATEWAY_URL_ENV] == f"http://{MOCK_GATEWAY_ADDRESS}:80"
+    (policy,) = [
+        r for r in rec.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if r.name.endswith("-pd-gate-egress")
+    ]
+    assert {"ipBlock": {"cidr": f"{MOCK_GATEWAY_ADDRESS}/32"}} in [
+        peer for rule in policy.inputs["spec"]["egress"] for peer in rule.get("to", [])
+    ]
+    with pytest.raises(ValueError, match="reports no address"):
+        gw_specs.external_url(None)
 
 
 @pytest.mark.parametrize(
