@@ -146,8 +146,7 @@ def _bucket_url(v: str) -> str:
 
 
 class ModelCacheConfig(CamelModel):
-    """How the pool's weights reach vLLM: one place for the download, the volume and the loader (README: Cold
-    start)."""
+    """How the pool's weights reach vLLM: one place for the download, the volume and the loader (docs/cold-start.md)."""
 
     mode: CacheMode | None = Field(
         None,

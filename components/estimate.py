@@ -6,9 +6,9 @@ Every duration is modeled, none measured (this project's machines have no cloud 
 in `preflight.estimate` (components/config.py, EstimateConfig):
 
 - apisMinutes 1.5, networkMinutes 2, clusterMinutes 12, systemPoolMinutes 4, gpuPoolMinutes 14, driversMinutes 5,
-  gatewayMinutes 6: the middle of the README's modeled `up` table ("How long up and destroy take"), GKE's steps in the
-  order the program runs them; GKE runs one node-pool operation at a time per cluster, so the GPU pool follows the
-  system pool.
+  gatewayMinutes 6: the middle of the modeled `up` table in docs/gke.md ("How long `up` and `destroy` take"),
+  GKE's steps in the order the program runs them; GKE runs one node-pool operation at a time per cluster, so the
+  GPU pool follows the system pool.
 - imagePullMinutes 4, engineStartMinutes 3: the same table's image pull and its "loading and CUDA graph capture".
 - huggingfaceMbPerS 200: an assumption, one cluster's downloads from the hub through Cloud NAT, shared by all the
   downloads running at once.

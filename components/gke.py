@@ -130,7 +130,8 @@ class GkeCluster(pulumi.ComponentResource):
         self.gpu_pool = gcp.container.NodePool(
             f"{n.cluster}-{specs.GPU_POOL}",
             **specs.gpu_pool(cfg, self.cluster.id, sa.email, extra_networks),
-            # protect: a reserved pool that is replaced gives up its reservation (README: what replaces the pool).
+            # protect: a reserved pool that is replaced gives up its reservation (docs/gke.md: What replaces the GPU
+            # pool).
             opts=child(
                 *network_deps, custom_timeouts=long, ignore_changes=specs.GPU_POOL_IGNORE_CHANGES,
                 protect=gke.gpu_pool.protect,

@@ -247,7 +247,7 @@ def check_gke_pools(cfg: StackConfig, r: Report) -> None:
             f"{_key(key + '.gpuPool.protect')}: the GPU pool is reserved and not protected; a change of "
             f"{', '.join(gke_specs.GPU_POOL_REPLACING_KEYS)} replaces it: its nodes and their reservation are "
             "released and every worker reloads its model. Set gpuPool.protect: true to make such an update fail "
-            "instead (README: GKE, what replaces the GPU pool)"
+            "instead (docs/gke.md: What replaces the GPU pool)"
         )
     if pool.capacity is GkeCapacity.FLEX_START:
         r.warnings.append(

@@ -1,8 +1,8 @@
-"""Upgrading a stack from the llm-d-v0.6 release set to llm-d-v0.9 with the real engine, the way README "Releases
-and upgrades" describes it: `up` on the old set; the preview of a plain switch shows the workers' Deployments and the
-EPP change in place (a rolling switch would put v0.6 and v0.9 pods, whose vLLM/NIXL may not pair, behind one EPP);
-so the switch goes through the blue-green cutover of pools[].serve. A watcher checks throughout that the route never
-points at a pool without Ready prefill and decode workers."""
+"""Upgrading a stack from the llm-d-v0.6 release set to llm-d-v0.9 with the real engine, the way docs/operations.md
+"Releases and upgrades" describes it: `up` on the old set; the preview of a plain switch shows the workers'
+Deployments and the EPP change in place (a rolling switch would put v0.6 and v0.9 pods, whose vLLM/NIXL may not pair,
+behind one EPP); so the switch goes through the blue-green cutover of pools[].serve. A watcher checks throughout that
+the route never points at a pool without Ready prefill and decode workers."""
 
 from __future__ import annotations
 
