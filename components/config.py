@@ -20,20 +20,18 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from components import releases
-from components.specs.names import (
-    DNS_1035_LABEL,
+from components.vocabulary import (
+    DNS_1035_LABEL_RE,
+    GO_MAX_DURATION_S,
     MAX_POOL_NAME_LEN,
     MAX_PREFIX_LEN,
-    sanitize_prefix,
-)
-from components.vocabulary import (
-    GO_MAX_DURATION_S,
     Affinity,
     Cidr,
     CommitSha,
@@ -59,12 +57,15 @@ from components.vocabulary import (
     Toleration,
     Version,
     qualified_name_problem,
+    sanitize_prefix,
 )
 
 PROJECT = "llm-d-pd"
 _DEFAULT_SET = releases.release(None)
 """Field defaults below are the default release set's; load_config replaces every one the user did not set with the
 stack's own release's."""
+STACK_CONTEXT = "stack"
+"""Validation context key: the Pulumi stack's name, from which the prefix defaults."""
 CRDS_DIR_ENV = "LLMD_CRDS_DIR"
 """Environment variable naming a local directory of CRD manifests (overrides `crds.directory`)."""
 
@@ -969,7 +970,11 @@ class StackConfig(CamelModel):
     )
     namespace: DnsLabel = "llm-d-pd"
     create_namespace: bool = Field(True, description="Create the namespace; false when it exists or is shared.")
-    prefix: str | None = Field(None, description="Default: the stack name, sanitised.")
+    prefix: str = Field(
+        "",
+        validate_default=True,
+        description="Default: the stack name (the validation context's `stack`), sanitised to a DNS-1035 label.",
+    )
     pools: list[PoolConfig] = Field(default_factory=lambda: [PoolConfig()], min_length=1)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
@@ -993,16 +998,24 @@ class StackConfig(CamelModel):
             raise ValueError(f"{v!r} is not a release set; use one of {', '.join(RELEASES)}")
         return v
 
-    @field_validator("release", "prefix", "hf_token_secret_name", mode="before")
+    @field_validator("release", "hf_token_secret_name", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: Any) -> Any:
         """Pulumi.yaml declares string keys with the default "" (a declared key without a default is required)."""
         return None if v == "" else v
 
+    @field_validator("prefix", mode="before")
+    @classmethod
+    def _unset_prefix(cls, v: Any) -> Any:
+        return "" if v is None else v
+
     @field_validator("prefix")
     @classmethod
-    def _prefix(cls, v: str | None) -> str | None:
-        if v is not None and (not DNS_1035_LABEL.match(v) or len(v) > MAX_PREFIX_LEN):
+    def _prefix(cls, v: str, info: ValidationInfo) -> str:
+        """Unset: the stack's name (load_config passes it as the context), sanitised; the same for every stack."""
+        if not v:
+            return sanitize_prefix(str((info.context or {}).get(STACK_CONTEXT, "")))
+        if not DNS_1035_LABEL_RE.match(v) or len(v) > MAX_PREFIX_LEN:
             raise ValueError(
                 f"{v!r} is not a DNS-1035 label of at most {MAX_PREFIX_LEN} characters; "
                 "use a leading letter, then lower-case letters, digits and '-'"
@@ -1185,11 +1198,9 @@ def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
     """Validate the project's config (keys without the `llm-d-pd:` namespace) or raise ConfigError."""
     raw = _gke_defaults(raw)
     try:
-        cfg = StackConfig.model_validate(raw)
+        cfg = StackConfig.model_validate(raw, context={STACK_CONTEXT: stack_name})
     except ValidationError as e:
         raise ConfigError([_describe(err) for err in e.errors()]) from None
-    if cfg.prefix is None:
-        cfg = cfg.model_copy(update={"prefix": sanitize_prefix(stack_name)})
     if cfg.cluster.kind is ClusterKind.GKE:
         cfg = _with_gke_facts(cfg)
     return _with_release(_with_cache_modes(cfg))

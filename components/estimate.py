@@ -151,7 +151,6 @@ def stack_steps(cfg: StackConfig) -> tuple[list[Step], dict[str, str]]:
     def named(base: str, pool: str) -> str:
         return f"{base} {pool}" if many else base
 
-    assert cfg.prefix is not None
     names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     checkpoint = {p.name: model_cache.checkpoint_bytes(p) or 0 for p in cfg.pools}
     pods = {p.name: p.prefill.replicas + p.decode.replicas for p in cfg.pools}

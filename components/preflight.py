@@ -165,7 +165,7 @@ def check_gke(cfg: StackConfig, r: Report) -> None:
                 )
     if gke.region and gke.zone and not gke.zone.startswith(gke.region + "-"):
         r.errors.append(f"{_key(key + '.zone')}: {gke.zone!r} is not in region {gke.region!r}; pick a zone of it")
-    name = gke.cluster_name or cfg.prefix or ""
+    name = gke.cluster_name or cfg.prefix
     if not DNS_1035_LABEL.match(name) or len(name) > 40:
         r.errors.append(
             f"{_key(key + '.clusterName')}: {name!r} is not a GKE cluster name (a DNS-1035 label of at most 40 "
@@ -553,7 +553,7 @@ def check_model_cache(cfg: StackConfig, r: Report) -> None:
             "set that on the pools instead and remove sharedModelCache"
         )
     net = worker_networking(cfg)
-    names = InstallNames(cfg.prefix or "", cfg.namespace, cfg.release)
+    names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     facts_of: set[str] = set()
     for i, pool in enumerate(cfg.pools):
         c = pool.model.cache
@@ -1133,7 +1133,6 @@ def check_disk(cfg: StackConfig, nodes: list[Node], r: Report) -> None:
 
 # --- names and wiring -----------------------------------------------------------------------------------------------
 def check_names(cfg: StackConfig, r: Report) -> None:
-    assert cfg.prefix is not None
     names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     services = [names.pool(p.name).epp for p in cfg.pools]
     for s in services:

@@ -97,7 +97,6 @@ def main(skip_await: bool = False) -> None:
     if cfg.cluster_prep.enabled:
         prep = ClusterPreparation("cluster-prep", cfg, k8s_opts, system_ready=system_ready)
         ready, fabric, autoscaler = prep.ready, prep.fabric, prep.autoscaler
-    assert cfg.prefix is not None
     if on_gke:
         # Each part waits only for what it runs on: CPU Deployments for the system pool, workers for the GPU pool
         # and the drivers; the namespace, Secret, ConfigMaps and custom resources for nothing but the cluster.

@@ -155,7 +155,6 @@ class ServingStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServingStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:serving:ServingStack", name, None, opts)
         cfg = args.config
-        assert cfg.prefix is not None
         names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
         child = pulumi.ResourceOptions(parent=self)
 

@@ -42,6 +42,22 @@ _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS_1123_LABEL_RE = re.compile(rf"^{_LABEL}$")
 DNS_1123_SUBDOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 DNS_1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+MAX_PREFIX_LEN = 20
+"""The install prefix leads every per-install name (a Service name with a pool and a role after it)."""
+MAX_POOL_NAME_LEN = 20
+
+
+def sanitize_prefix(stack_name: str) -> str:
+    """A stack name made into a DNS-1035 label of at most MAX_PREFIX_LEN characters (Service names need 1035: a
+    leading letter). `Dev_Stack.2` -> `dev-stack-2`, `9b` -> `s-9b`."""
+    s = re.sub(r"[^a-z0-9-]+", "-", stack_name.lower())
+    s = re.sub(r"-{2,}", "-", s).strip("-")
+    if not s or not s[0].isalpha():
+        s = f"s-{s}" if s else "llmd"
+    return s[:MAX_PREFIX_LEN].rstrip("-")
+
+
 _QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

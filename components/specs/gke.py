@@ -167,7 +167,6 @@ GPU_POOL = "gpu"
 
 
 def gke_names(cfg: StackConfig) -> GkeNames:
-    assert cfg.prefix is not None
     return GkeNames(cfg.cluster.gke.cluster_name or cfg.prefix)
 
 
@@ -373,7 +372,7 @@ def cluster(cfg: StackConfig, n: GkeNames, network: Any, subnet: Any, sa_email: 
             "shielded_instance_config": _shielded(),
         },
         "deletion_protection": gke.deletion_protection,
-        "resource_labels": {"app": wiring.PART_OF, "llm-d-install": cfg.prefix or ""},
+        "resource_labels": {"app": wiring.PART_OF, "llm-d-install": cfg.prefix},
     }
     if gke.min_version:  # a floor; unset, the channel picks (a pinned minor fails once the channel drops it)
         args["min_master_version"] = gke.min_version

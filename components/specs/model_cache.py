@@ -153,7 +153,6 @@ def model_volume(names: InstallNames, pool: PoolConfig, cfg: StackConfig) -> Mod
 
 def model_volumes(cfg: StackConfig) -> list[ModelVolume]:
     """Every model volume of the install, once each, in pool order."""
-    assert cfg.prefix is not None
     names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     seen: dict[str, ModelVolume] = {}
     for pool in cfg.pools:

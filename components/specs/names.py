@@ -15,10 +15,14 @@ from typing import Any, TypeAlias
 from components.releases import release
 from components.specs import wiring
 from components.specs.wiring import Role
-from components.vocabulary import DNS_1035_LABEL_RE, DNS_1123_LABEL_RE
+from components.vocabulary import (  # noqa: F401 (re-exported: the naming rules live in the ground module)
+    DNS_1035_LABEL_RE,
+    DNS_1123_LABEL_RE,
+    MAX_POOL_NAME_LEN,
+    MAX_PREFIX_LEN,
+    sanitize_prefix,
+)
 
-MAX_PREFIX_LEN = 20
-MAX_POOL_NAME_LEN = 20
 DNS_1035_LABEL = DNS_1035_LABEL_RE
 DNS_1123_LABEL = DNS_1123_LABEL_RE
 
@@ -33,16 +37,6 @@ def content_named(base: str, *parts: Any) -> str:
     so a changed run is a new Job. The P/D gate and the benchmark name their runs this way."""
     blob = json.dumps(list(parts), sort_keys=True)
     return f"{base}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
-
-
-def sanitize_prefix(stack_name: str) -> str:
-    """A stack name made into a DNS-1035 label of at most MAX_PREFIX_LEN characters (Service names need 1035: a
-    leading letter). `Dev_Stack.2` -> `dev-stack-2`, `9b` -> `s-9b`."""
-    s = re.sub(r"[^a-z0-9-]+", "-", stack_name.lower())
-    s = re.sub(r"-{2,}", "-", s).strip("-")
-    if not s or not s[0].isalpha():
-        s = f"s-{s}" if s else "llmd"
-    return s[:MAX_PREFIX_LEN].rstrip("-")
 
 
 def model_slug(model_id: str) -> str:

@@ -16,7 +16,6 @@ LOCAL_PORT = 8000
 
 def gateway_access(cfg: StackConfig) -> dict[str, str]:
     """`endpoint` for the curls, and `how` to make it reachable."""
-    assert cfg.prefix is not None
     names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     svc = gateway_service_name(names, cfg.gateway)
     if svc and service_type(cfg.gateway) != "LoadBalancer":

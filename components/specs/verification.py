@@ -50,7 +50,6 @@ def prompt_tokens_estimate(prompt: str) -> int:
 
 
 def gateway_url(cfg: StackConfig) -> str | None:
-    assert cfg.prefix is not None
     names = InstallNames(cfg.prefix, cfg.namespace, cfg.release)
     svc = gateway_service_name(names, cfg.gateway)
     if svc is None:
