@@ -40,10 +40,9 @@ from components.config import (
     ClusterKind,
     EstimateConfig,
     Fabric,
-    GatewayProvider,
     StackConfig,
 )
-from components.specs import model_cache
+from components.specs import gateway, model_cache
 from components.specs.names import InstallNames
 
 MB = 10**6
@@ -144,7 +143,7 @@ def stack_steps(cfg: StackConfig) -> tuple[list[Step], dict[str, str]]:
         if cfg.rdma.fabric is Fabric.GKE_DRA and prep.enabled and (prep.gpu_driver_installer or prep.nvidia_dra_driver):
             steps.append(Step("drivers", e.drivers_minutes, ("gpu pool",)))
             workers_after = ("drivers",)
-        if cfg.gateway.provider is GatewayProvider.GKE:
+        if not gateway.profile(cfg.gateway).in_cluster:  # a cloud load balancer
             steps.append(Step("gateway", e.gateway_minutes, ("cluster",)))
     many = len(cfg.pools) > 1
 

@@ -12,7 +12,6 @@ from components.config import ClusterPrepConfig, GatewayConfig, PoolConfig
 from components.resources import ObservedCustomResource, object_name, register
 from components.specs import gateway as gw_specs
 from components.specs import security
-from components.specs.charts import gateway_control_plane
 from components.specs.names import InstallNames
 
 
@@ -29,7 +28,7 @@ class GatewayControlPlane(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GatewayControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:gateway:GatewayControlPlane", name, None, opts)
-        specs = gateway_control_plane(args.gateway.provider, args.cluster_prep)
+        specs = gw_specs.profile(args.gateway).control_plane(args.cluster_prep)
         self.charts = []
         namespaces: dict[str, pulumi.CustomResource] = {}
         previous: list[pulumi.Resource] = []

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.config import GatewayProvider, ImagesConfig, PoolConfig
+from components.config import ImagesConfig, PoolConfig
 from components.resources import named_by_kind, object_name, register, register_all
 from components.specs import epp as epp_specs
-from components.specs import gateway as gw_specs
 from components.specs import monitoring
 from components.specs.names import PoolNames
 
@@ -20,7 +19,8 @@ class InferencePoolArgs:
     names: PoolNames
     pool: PoolConfig
     images: ImagesConfig
-    provider: GatewayProvider
+    gateway_extras: list[tuple[str, dict]]
+    """The gateway provider's objects for this pool (components.specs.gateway.pool_extras)."""
     namespace: pulumi.Input[str]
     network_policies: list[dict] = field(default_factory=list)
     """Ingress NetworkPolicies of this pool (components.specs.network_policy), empty when turned off."""
@@ -68,11 +68,8 @@ class InferencePool(pulumi.ComponentResource):
         self.pool = register(f"{name}-pool", epp_specs.inference_pool(n), ns, after_service)
         # The gateway provider's extras for this pool (Istio's DestinationRule, GKE's policies on the pool).
         after_pool = pulumi.ResourceOptions(parent=self, depends_on=[self.pool])
-        if args.provider is GatewayProvider.ISTIO:
-            register(f"{name}-epp-destinationrule", gw_specs.destination_rule(n), ns, child)
-        elif args.provider is GatewayProvider.GKE:
-            register(f"{name}-healthcheckpolicy", gw_specs.gke_health_check_policy(n), ns, after_pool)
-            register(f"{name}-backendpolicy", gw_specs.gke_backend_policy(n), ns, after_pool)
+        for what, obj in args.gateway_extras:
+            register(f"{name}-{what}", obj, ns, after_pool)
         if args.monitors:
             # The token controller fills it only once the ServiceAccount exists.
             token = monitoring.metrics_token_secret(n)

@@ -28,7 +28,6 @@ from components.config import (
     ControlPlaneAccess,
     Decider,
     Fabric,
-    GatewayProvider,
     GkeCapacity,
     GkeConfig,
     MonitoringBackend,
@@ -42,9 +41,9 @@ from components.config import (
 )
 from components.releases import release
 from components.specs import autoscaling, model_cache, vllm_runtime, wiring
+from components.specs import gateway as gw_specs
 from components.specs import gke as gke_specs
 from components.specs.names import DNS_1035_LABEL, DNS_1123_LABEL, InstallNames
-from components.specs.outputs import provider_notes
 from components.specs.rdma import worker_networking
 from components.specs.wiring import Role
 from components.vocabulary import RESERVATION_RE
@@ -358,7 +357,7 @@ def check_fabric(cfg: StackConfig, r: Report) -> None:
 
 def check_gateway(cfg: StackConfig, r: Report) -> None:
     on_gke = cfg.cluster.kind is ClusterKind.GKE
-    if cfg.gateway.provider is GatewayProvider.GKE and not on_gke:
+    if gw_specs.profile(cfg.gateway).gke_only and not on_gke:
         r.errors.append(
             f"{_key('gateway.provider')}: gke's gateway classes exist only on GKE; use istio or agentgateway here"
         )
@@ -367,8 +366,8 @@ def check_gateway(cfg: StackConfig, r: Report) -> None:
             f"{_key('clusterPrep.crds')}: GKE installs and manages the Gateway API and Inference Extension CRDs; "
             "set it to false"
         )
-    r.warnings += provider_notes(cfg)
-    if cfg.verification.enabled and cfg.gateway.provider is GatewayProvider.GKE:
+    r.warnings += list(gw_specs.profile(cfg.gateway).notes)
+    if cfg.verification.enabled and not gw_specs.profile(cfg.gateway).in_cluster:
         r.errors.append(
             f"{_key('verification.enabled')}: the GKE gateway has no in-cluster Service to test through; send the "
             "exported curl to the gateway address instead"

@@ -13,7 +13,8 @@ from pulumi.runtime import config as runtime_config
 
 from components import preflight
 from components.cluster import ExistingCluster, ExistingClusterArgs
-from components.config import PROJECT, ClusterKind, ConfigError, GatewayProvider, StackConfig, load_config
+from components.config import PROJECT, ClusterKind, ConfigError, StackConfig, load_config
+from components.specs import gateway as gateway_specs
 from components.specs import outputs, verification
 from components.stack import ClusterPreparation, Dependencies, ServingStack, ServingStackArgs
 
@@ -114,7 +115,7 @@ def main(skip_await: bool = False) -> None:
     pulumi.export("prefix", cfg.prefix)
     pulumi.export("gateway", serving.gateway.gateway.metadata["name"])
     pulumi.export("gatewayAccess", access["how"])
-    if cfg.gateway.provider is GatewayProvider.GKE:
+    if not gateway_specs.profile(cfg.gateway).in_cluster:  # a cloud load balancer: its address
         address = serving.gateway.gateway.status.apply(outputs.gateway_address)
         pulumi.export("gatewayAddress", address)
         pulumi.export("gatewayUrl", address.apply(lambda a: f"http://{a}" if a else None))

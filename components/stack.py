@@ -10,7 +10,7 @@ import pulumi
 from components.benchmark import Benchmark, BenchmarkArgs
 from components.charts import install_chart
 from components.cluster import resolve_kubeconfig
-from components.config import Fabric, GatewayProvider, StackConfig, pool_images
+from components.config import Fabric, StackConfig, pool_images
 from components.crds import ClusterCrds, ClusterCrdsArgs
 from components.gateway import GatewayControlPlane, GatewayControlPlaneArgs, InferenceGateway, InferenceGatewayArgs
 from components.inference_pool import InferencePool, InferencePoolArgs
@@ -38,6 +38,7 @@ from components.specs import (
     wiring,
 )
 from components.specs import benchmark as benchmark_specs
+from components.specs import gateway as gw_specs
 from components.specs import gke as gke_specs
 from components.specs import model_cache as model_cache_specs
 from components.specs import pd_gate as pd_gate_specs
@@ -212,7 +213,7 @@ class ServingStack(pulumi.ComponentResource):
             self.pools[pool.name] = InferencePool(
                 pn.inference_pool,
                 InferencePoolArgs(
-                    pn, pool, images, cfg.gateway.provider, self.namespace, policies,
+                    pn, pool, images, gw_specs.pool_extras(pn, cfg.gateway), self.namespace, policies,
                     monitoring.monitors(pn, cfg.monitoring, cfg.monitoring_backend),
                     deployment_deps=deps.deployments,
                 ),
@@ -246,7 +247,7 @@ class ServingStack(pulumi.ComponentResource):
         if pd_gate_specs.gate_enabled(cfg):
             address = (
                 self.gateway.gateway.status.apply(outputs.gateway_address)
-                if cfg.gateway.provider is GatewayProvider.GKE
+                if not gw_specs.profile(cfg.gateway).in_cluster
                 else None
             )
             for pool in (p for p in cfg.pools if p.serve):
@@ -271,7 +272,7 @@ class ServingStack(pulumi.ComponentResource):
                     after=[gate] if gate else [self.gateway, *self.workers.values(), *deps.deployments],
                     gateway_address=(
                         self.gateway.gateway.status.apply(outputs.gateway_address)
-                        if cfg.gateway.provider is GatewayProvider.GKE
+                        if not gw_specs.profile(cfg.gateway).in_cluster
                         else None
                     ),
                 ),

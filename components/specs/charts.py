@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import ClusterPrepConfig, GatewayProvider, RdmaConfig
+from components.config import ClusterPrepConfig, RdmaConfig
 from components.specs import wiring
 from components.specs.autoscaling import KEDA_NAMESPACE, KEDA_OPERATOR_SA
 
@@ -30,30 +30,26 @@ class ChartSpec:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-def gateway_control_plane(provider: GatewayProvider, prep: ClusterPrepConfig) -> list[ChartSpec]:
-    """Charts to install, in order (CRD charts first). GKE's gateway is managed: nothing to install."""
-    v = prep.charts
-    if provider is GatewayProvider.ISTIO:
-        inference = {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}
-        return [
-            ChartSpec("istio-base", "base", v.istio, "istio-system", ISTIO_REPO),
-            ChartSpec(
-                "istiod",
-                "istiod",
-                v.istio,
-                "istio-system",
-                ISTIO_REPO,
-                {"pilot": {"env": inference}, "meshConfig": {"defaultConfig": {"proxyMetadata": inference}}},
-            ),
-        ]
-    if provider is GatewayProvider.AGENTGATEWAY:
-        base = "oci://cr.agentgateway.dev/charts"
-        version = v.agentgateway
-    elif provider is GatewayProvider.KGATEWAY:
-        base = "oci://ghcr.io/kgateway-dev/charts"
-        version = v.kgateway_agentgateway
-    else:
-        return []
+def istio_control_plane(prep: ClusterPrepConfig) -> list[ChartSpec]:
+    """istio-base (its CRDs) before istiod, with the Gateway API Inference Extension turned on."""
+    v = prep.charts.istio
+    inference = {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}
+    return [
+        ChartSpec("istio-base", "base", v, "istio-system", ISTIO_REPO),
+        ChartSpec(
+            "istiod",
+            "istiod",
+            v,
+            "istio-system",
+            ISTIO_REPO,
+            {"pilot": {"env": inference}, "meshConfig": {"defaultConfig": {"proxyMetadata": inference}}},
+        ),
+    ]
+
+
+def agentgateway_control_plane(base: str, version: str) -> list[ChartSpec]:
+    """agentgateway's CRD chart before its controller, with inference routing on (`base`: the OCI registry of the
+    agentgateway or the kgateway-dev build)."""
     return [
         ChartSpec("agentgateway-crds", f"{base}/agentgateway-crds", version, "agentgateway-system"),
         ChartSpec(

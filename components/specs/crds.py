@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.config import ClusterPrepConfig, CrdsConfig, GatewayConfig, GatewayProvider
+from components.config import ClusterPrepConfig, CrdsConfig, GatewayConfig
+from components.specs.gateway import gateway_crds
 
 
 def upstream_folders(crds: CrdsConfig, prep: ClusterPrepConfig) -> dict[str, list[str]]:
@@ -69,20 +70,16 @@ def crd_bundles(crds: CrdsConfig, gw: GatewayConfig, prep: ClusterPrepConfig) ->
                 f"{ie_ver}/manifests.yaml"
             ],
         }
-        if gw.provider is GatewayProvider.ISTIO and not prep.gateway_control_plane:
-            bundles["istio"] = [
-                "https://raw.githubusercontent.com/istio/istio/"
-                f"{crds.istio_version}/manifests/charts/base/files/crd-all.gen.yaml"
-            ]
+        extra = gateway_crds(crds, prep, gw)
+        if extra is not None and extra.url and not prep.gateway_control_plane:
+            bundles[extra.bundle] = [extra.url]
         return bundles
     bundles = {
         "gateway-api": _dir_files(directory, f"gateway-api-{gw_ver}"),
         "inference-extension": _dir_files(directory, f"inference-extension-{ie_ver}"),
     }
     # Charts bring their own CRDs; without them (offline clusters, tests) the gateway's CRDs come from here.
-    if not prep.gateway_control_plane:
-        if gw.provider is GatewayProvider.ISTIO:
-            bundles["istio"] = _dir_files(directory, f"istio-{crds.istio_version}")
-        elif gw.provider in (GatewayProvider.AGENTGATEWAY, GatewayProvider.KGATEWAY):
-            bundles["agentgateway"] = _dir_files(directory, f"agentgateway-{prep.charts.agentgateway}")
+    extra = gateway_crds(crds, prep, gw)
+    if extra is not None and not prep.gateway_control_plane:
+        bundles[extra.bundle] = _dir_files(directory, extra.folder)
     return bundles

@@ -18,14 +18,13 @@ from components import catalog
 from components.config import (
     ControlPlaneAccess,
     Fabric,
-    GatewayProvider,
     GkeCapacity,
     GkeConfig,
     MonitoringBackend,
     StackConfig,
 )
-from components.specs import wiring
-from components.specs.network_policy import GOOGLE_HEALTH_CHECK_RANGES
+from components.specs import gateway, wiring
+from components.specs.gateway import GOOGLE_HEALTH_CHECK_RANGES
 from components.specs.rdma import rdma_network
 
 GVNIC_NETWORK = "gvnic-1"
@@ -515,13 +514,7 @@ GMP's with managed collection), -> the CRD's name."""
 def awaited_crds(cfg: StackConfig) -> list[str]:
     """The CRDs this config's custom resources need, in a fixed order."""
     kinds = [("inference.networking.k8s.io", "InferencePool")]
-    if cfg.gateway.provider is GatewayProvider.GKE:
-        kinds += [
-            ("gateway.networking.k8s.io", "Gateway"),
-            ("gateway.networking.k8s.io", "HTTPRoute"),
-            ("networking.gke.io", "HealthCheckPolicy"),
-            ("networking.gke.io", "GCPBackendPolicy"),
-        ]
+    kinds += list(gateway.profile(cfg.gateway).cluster_managed_kinds)
     if cfg.rdma.fabric is Fabric.GKE_MULTINETWORK:
         kinds += [("networking.gke.io", "GKENetworkParamSet"), ("networking.gke.io", "Network")]
     if cfg.monitoring_backend is MonitoringBackend.GMP:

@@ -24,12 +24,11 @@ from components.config import (
     CacheSource,
     ClusterKind,
     Fabric,
-    GatewayProvider,
     MonitoringBackend,
     PoolConfig,
     StackConfig,
 )
-from components.specs import pd_gate, wiring
+from components.specs import gateway, pd_gate, wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import InstallNames, PoolNames
 from components.specs.verification import verification_selector
@@ -39,12 +38,11 @@ from components.specs.workers import needs_api_access
 DNS_PORT = 53
 API_SERVER_PORTS = wiring.API_SERVER_PORTS
 
-GOOGLE_HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
-
 
 def gateway_peers(cfg: StackConfig, gateway_name: str) -> list[dict[str, Any]]:
-    if cfg.gateway.provider is GatewayProvider.GKE:
-        cidrs = [*GOOGLE_HEALTH_CHECK_RANGES]
+    prof = gateway.profile(cfg.gateway)
+    if not prof.in_cluster:
+        cidrs = [*prof.load_balancer_ranges]
         if cfg.gateway.proxy_subnet_cidr:
             cidrs.insert(0, cfg.gateway.proxy_subnet_cidr)
         return [{"ipBlock": {"cidr": c}} for c in cidrs]
@@ -110,8 +108,8 @@ def worker_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict
 def epp_policy(names: PoolNames, cfg: StackConfig, gateway_name: str) -> dict[str, Any]:
     # GKE's gateway health-checks the EPP over gRPC on its health port, not the ext-proc port (llm-d-router chart
     # templates/gke.yaml; GAIE issue #2884): without it the backend is unhealthy and FailOpen skips the EPP.
-    gke = cfg.gateway.provider is GatewayProvider.GKE
-    ports = _tcp(wiring.EPP_GRPC_PORT, wiring.EPP_HEALTH_PORT) if gke else _tcp(wiring.EPP_GRPC_PORT)
+    health = gateway.profile(cfg.gateway).health_checks_epp
+    ports = _tcp(wiring.EPP_GRPC_PORT, wiring.EPP_HEALTH_PORT) if health else _tcp(wiring.EPP_GRPC_PORT)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from components.config import Fabric, GatewayProvider, PoolConfig, StackConfig
+from components.config import Fabric, PoolConfig, StackConfig
 from components.specs import wiring
 from components.specs.gateway import gateway_service_name, service_type
 from components.specs.names import InstallNames
@@ -37,15 +37,6 @@ def completion_curl(endpoint: str, pool: PoolConfig) -> str:
 
 def topology(cfg: StackConfig) -> list[str]:
     return [p.topology() for p in cfg.pools]
-
-
-def provider_notes(cfg: StackConfig) -> list[str]:
-    if cfg.gateway.provider is GatewayProvider.KGATEWAY:
-        return [
-            "gateway.provider kgateway deploys the kgateway-dev agentgateway data plane (class agentgateway), which "
-            "upstream marks deprecated; prefer gateway.provider: agentgateway"
-        ]
-    return []
 
 
 def kv_transport(cfg: StackConfig) -> str:

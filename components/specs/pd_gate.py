@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components.config import Decider, GatewayProvider, PoolConfig, StackConfig, pool_images
+from components.config import Decider, PoolConfig, StackConfig, pool_images
 from components.gate import pd_gate
-from components.specs import wiring
+from components.specs import gateway, wiring
 from components.specs.gateway import GATEWAY_POD_LABEL
 from components.specs.names import NameRef, PoolNames, content_named
 from components.specs.security import pod_context, restricted
@@ -320,7 +320,7 @@ def egress_policy(
     def tcp(*ports: int) -> list[dict[str, Any]]:
         return [{"protocol": "TCP", "port": p} for p in ports]
 
-    if cfg.gateway.provider is GatewayProvider.GKE:
+    if not gateway.profile(cfg.gateway).in_cluster:
         # GKE: the load balancer's address (gateway.external_cidr, an Output); none yet on a first preview.
         gateway_peer: list[dict[str, Any]] = [{"ipBlock": {"cidr": gateway_cidr}}] if gateway_cidr is not None else []
     else:

@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import Fabric, GatewayProvider, RdmaConfig, StackConfig
-from components.specs import wiring
+from components.config import Fabric, RdmaConfig, StackConfig
+from components.specs import gateway, wiring
 from components.specs.model_cache import node_cache
 from components.specs.security import pod_security_level
 
@@ -119,4 +119,4 @@ def namespace_pod_security_level(cfg: StackConfig) -> str:
     """The Pod Security Standards level the install's namespace enforces (components/specs/security.py)."""
     net = worker_networking(cfg)
     host_paths = node_cache(cfg) or any("hostPath" in v for v in net.volumes)
-    return pod_security_level(net.capabilities, host_paths, cfg.gateway.provider is not GatewayProvider.GKE)
+    return pod_security_level(net.capabilities, host_paths, gateway.profile(cfg.gateway).in_cluster)
