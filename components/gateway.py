@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -53,6 +53,11 @@ class InferenceGatewayArgs:
     pools: list[PoolConfig]
     namespace: pulumi.Input[str]
     """The install's namespace (an Output of the Namespace resource, so it exists first)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What every object waits for: the Gateway API CRDs and the gateway's control plane (cluster preparation)."""
+    backends: list[pulumi.Resource] = field(default_factory=list)
+    """What the route waits for: the pools and their workers, so it changes only once a cutover's new backend is
+    Ready. The Gateway does not (GKE's load balancer is provisioned meanwhile)."""
 
 
 class InferenceGateway(pulumi.ComponentResource):
@@ -65,7 +70,8 @@ class InferenceGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:gateway:InferenceGateway", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # A component's dependencies do not reach its children: each object names what it waits for.
+        child = pulumi.ResourceOptions(parent=self, depends_on=args.after)
         ns = args.namespace
         params = gw_specs.gateway_parameters(args.names, args.gateway)
         # The Gateway names its provider's parameters object: it must exist first.
@@ -77,7 +83,7 @@ class InferenceGateway(pulumi.ComponentResource):
             ns,
             pulumi.ResourceOptions(
                 parent=self,
-                depends_on=deps,
+                depends_on=[*deps, *args.after],
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout) if timeout else None,
             ),
         )
@@ -89,7 +95,13 @@ class InferenceGateway(pulumi.ComponentResource):
             ns,
             # No traffic before a client's x-prefiller-host-port is stripped.
             pulumi.ResourceOptions(
-                parent=self, depends_on=[self.gateway, *([self.header_strip] if self.header_strip else [])]
+                parent=self,
+                depends_on=[
+                    self.gateway,
+                    *([self.header_strip] if self.header_strip else []),
+                    *args.after,
+                    *args.backends,
+                ],
             ),
         )
         self.register_outputs({"gateway": object_name(self.gateway), "route": object_name(self.route)})

@@ -28,6 +28,9 @@ class InferencePoolArgs:
     """Scrape objects of this pool (components.specs.monitoring), empty when monitoring is off."""
     deployment_deps: list[pulumi.Resource] = field(default_factory=list)
     """What the EPP Deployment waits for besides its config (GKE: the system pool)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What every object waits for: the CRDs (InferencePool, the provider's, the monitors') and the gateway's
+    control plane, when cluster preparation installs them."""
 
 
 class InferencePool(pulumi.ComponentResource):
@@ -42,7 +45,8 @@ class InferencePool(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferencePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmd:serving:InferencePool", name, None, opts)
         n, ns = args.names, args.namespace
-        child = pulumi.ResourceOptions(parent=self)
+        # A component's dependencies do not reach its children: each object names what it waits for.
+        child = pulumi.ResourceOptions(parent=self, depends_on=args.after)
 
         service_account = register(f"{name}-epp-sa", epp_specs.epp_service_account(n), ns, child)
         register(f"{name}-epp-role", epp_specs.epp_role(n), ns, child)
@@ -60,14 +64,14 @@ class InferencePool(pulumi.ComponentResource):
             epp_specs.epp_deployment(n, args.images.epp, object_name(self.epp_config)),
             ns,
             # GKE: the system pool, where it runs.
-            pulumi.ResourceOptions(parent=self, depends_on=[service_account, *args.deployment_deps]),
+            pulumi.ResourceOptions(parent=self, depends_on=[service_account, *args.deployment_deps, *args.after]),
         )
         self.epp_service = register(f"{name}-epp-service", epp_specs.epp_service(n), ns, child)
         # The pool names the EPP Service as its endpoint picker.
-        after_service = pulumi.ResourceOptions(parent=self, depends_on=[self.epp_service])
+        after_service = pulumi.ResourceOptions(parent=self, depends_on=[self.epp_service, *args.after])
         self.pool = register(f"{name}-pool", epp_specs.inference_pool(n), ns, after_service)
         # The gateway provider's extras for this pool (Istio's DestinationRule, GKE's policies on the pool).
-        after_pool = pulumi.ResourceOptions(parent=self, depends_on=[self.pool])
+        after_pool = pulumi.ResourceOptions(parent=self, depends_on=[self.pool, *args.after])
         for what, obj in args.gateway_extras:
             register(f"{name}-{what}", obj, ns, after_pool)
         if args.monitors:
@@ -77,7 +81,7 @@ class InferencePool(pulumi.ComponentResource):
                 f"{name}-epp-metrics-token",
                 token,
                 ns,
-                pulumi.ResourceOptions(parent=self, depends_on=[service_account]),
+                pulumi.ResourceOptions(parent=self, depends_on=[service_account, *args.after]),
             )
         register_all(args.monitors, ns, child, named_by_kind(name))
         register_all(args.network_policies, ns, child)

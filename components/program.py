@@ -78,10 +78,9 @@ def main(skip_await: bool = False) -> None:
         raise pulumi.RunError(str(e)) from None
     hf_token = pulumi.Config().require_secret("hfToken") if cfg.hf_token else None
 
-    on_gke = cfg.cluster.kind is ClusterKind.GKE
     system_ready: list[pulumi.Resource] = []
     gpu_ready: list[pulumi.Resource] = []
-    if on_gke and cfg.cluster.gke.provision:
+    if cfg.cluster.kind is ClusterKind.GKE and cfg.cluster.gke.provision:
         from components.gke import GkeCluster, GkeClusterArgs  # pulumi_gcp is imported only when it is used
 
         gke = GkeCluster("gke", GkeClusterArgs(cfg))
@@ -92,20 +91,16 @@ def main(skip_await: bool = False) -> None:
     else:
         provider = ExistingCluster("cluster", ExistingClusterArgs(cfg.cluster)).provider
     k8s_opts = pulumi.ResourceOptions(providers=[provider])
-    ready: list[pulumi.Resource] = []
+    base: list[pulumi.Resource] = []
     fabric: list[pulumi.Resource] = []
     autoscaler: list[pulumi.Resource] = []
     if cfg.cluster_prep.enabled:
         prep = ClusterPreparation("cluster-prep", cfg, k8s_opts, system_ready=system_ready)
-        ready, fabric, autoscaler = prep.ready, prep.fabric, prep.autoscaler
-    if on_gke:
-        # Each part waits only for what it runs on: CPU Deployments for the system pool, workers for the GPU pool
-        # and the drivers; the namespace, Secret, ConfigMaps and custom resources for nothing but the cluster.
-        deps = Dependencies(deployments=system_ready, workers=[*gpu_ready, *fabric], autoscaler=autoscaler)
-        serving_opts = k8s_opts
-    else:
-        deps = Dependencies()
-        serving_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=ready))
+        base, fabric, autoscaler = prep.base, prep.fabric, prep.autoscaler
+    # Each part waits only for what it runs on: every object for the CRDs and the gateway's control plane, CPU
+    # Deployments for the system pool (GKE), workers for the fabric (and the GPU pool), ScaledObjects for KEDA.
+    deps = Dependencies(base=base, deployments=system_ready, workers=[*gpu_ready, *fabric], autoscaler=autoscaler)
+    serving_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=base))
     serving = ServingStack(
         cfg.prefix, ServingStackArgs(cfg, hf_token, skip_await=skip_await, dependencies=deps), serving_opts
     )

@@ -62,6 +62,9 @@ class ClusterPreparation(pulumi.ComponentResource):
         super().__init__("llmd:cluster:ClusterPreparation", name, None, opts)
         prep = cfg.cluster_prep
         self.ready: list[pulumi.Resource] = []
+        """Everything this component installs."""
+        self.base: list[pulumi.Resource] = []
+        """What every object of an install needs: the CRDs and the gateway's control plane."""
         self.fabric: list[pulumi.Resource] = []
         """What the workers need of the fabric (drivers, device plugins, networks)."""
         if prep.crds:
@@ -104,6 +107,7 @@ class ClusterPreparation(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self),
                 )
             )
+        self.base = list(self.ready)
         self.ready += self.fabric
         self.autoscaler: list[pulumi.Resource] = []
         """KEDA (its CRDs, operator and metrics adapter), when a pool of this stack autoscales or clusterPrep.keda."""
@@ -124,15 +128,17 @@ class ClusterPreparation(pulumi.ComponentResource):
 
 @dataclass
 class Dependencies:
-    """What parts of the serving stack wait for, beyond the namespace and the objects they reference. Namespace,
-    Secret, ConfigMaps, RBAC and custom resources need only the cluster (its provider)."""
+    """What parts of the serving stack wait for, beyond the namespace and the objects they reference, the same for
+    every cluster kind: each part waits only for what it runs on or needs."""
 
+    base: list[pulumi.Resource] = field(default_factory=list)
+    """Everything: the CRDs and the gateway's control plane that cluster preparation installs."""
     deployments: list[pulumi.Resource] = field(default_factory=list)
     """EPP and other CPU Deployments (GKE: the system pool)."""
     workers: list[pulumi.Resource] = field(default_factory=list)
-    """vLLM workers (GKE: the GPU pool and the GPU/RDMA drivers)."""
+    """vLLM workers: the GPU/RDMA fabric's drivers and operators (GKE: also the GPU pool)."""
     autoscaler: list[pulumi.Resource] = field(default_factory=list)
-    """ScaledObjects (GKE: the KEDA chart, whose CRDs they are)."""
+    """ScaledObjects and TriggerAuthentications: the KEDA chart, whose CRDs they are."""
 
 
 @dataclass
@@ -203,7 +209,8 @@ class ServingStack(pulumi.ComponentResource):
                         self.namespace,
                         self.hf_token_secret_name,
                         skip_await=args.skip_await,
-                        depends_on=[*deps.workers, *weights],  # cache mode volume: once the volume is filled
+                        # The fabric (GKE: and the GPU pool), and in cache mode volume the filled volume.
+                        depends_on=[*deps.base, *deps.workers, *weights],
                         scaled_object=autoscaling.role_scaled_object(pn, pool, role, cfg),
                         autoscaler_deps=deps.autoscaler,
                     ),
@@ -216,14 +223,22 @@ class ServingStack(pulumi.ComponentResource):
                     pn, pool, images, gw_specs.pool_extras(pn, cfg.gateway), self.namespace, policies,
                     monitoring.monitors(pn, cfg.monitoring, cfg.monitoring_backend),
                     deployment_deps=deps.deployments,
+                    after=deps.base,
                 ),
                 child,
             )  # fmt: skip
         # The route changes only once every pool and its workers are Ready: a cutover's new backend is serving.
         self.gateway = InferenceGateway(
             names.gateway(),
-            InferenceGatewayArgs(names, cfg.gateway, cfg.pools, self.namespace),
-            pulumi.ResourceOptions(parent=self, depends_on=[*self.pools.values(), *self.workers.values()]),
+            InferenceGatewayArgs(
+                names,
+                cfg.gateway,
+                cfg.pools,
+                self.namespace,
+                after=deps.base,
+                backends=[*self.pools.values(), *self.workers.values()],
+            ),
+            child,
         )
         if cfg.verification.enabled:
             # After the route and every worker: pulumi-kubernetes then waits for the Job to complete.
