@@ -19,6 +19,8 @@ from components.specs.names import InstallNames
 class GatewayControlPlaneArgs:
     gateway: GatewayConfig
     cluster_prep: ClusterPrepConfig
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """The Gateway API and Inference Extension CRDs, which the controller watches from its start."""
 
 
 class GatewayControlPlane(pulumi.ComponentResource):
@@ -38,12 +40,12 @@ class GatewayControlPlane(pulumi.ComponentResource):
                     spec.namespace, security.namespace(spec.namespace), None, pulumi.ResourceOptions(parent=self)
                 )
             ns = namespaces[spec.namespace]
-            chart = install_chart(
-                spec, object_name(ns), pulumi.ResourceOptions(parent=self, depends_on=[ns, *previous])
-            )
+            # CRD charts before the control plane that uses them; all after the cluster's CRDs.
+            after = pulumi.ResourceOptions(parent=self, depends_on=[ns, *previous, *args.after])
+            chart = install_chart(spec, object_name(ns), after)
             self.charts.append(chart)
-            previous = [chart]  # CRD charts before the control plane that uses them
-        self.register_outputs({})
+            previous = [chart]
+        self.register_outputs({"charts": [c.urn for c in self.charts]})
 
 
 @dataclass

@@ -83,8 +83,8 @@ class ClusterPreparation(pulumi.ComponentResource):
             self.ready.append(
                 GatewayControlPlane(
                     "gateway-control-plane",
-                    GatewayControlPlaneArgs(cfg.gateway, prep),
-                    pulumi.ResourceOptions(parent=self, depends_on=list(self.ready)),
+                    GatewayControlPlaneArgs(cfg.gateway, prep, after=list(self.ready)),
+                    pulumi.ResourceOptions(parent=self),
                 )
             )
         if cfg.rdma.fabric is Fabric.INFINIBAND and (prep.gpu_operator or prep.network_operator):

@@ -42,6 +42,8 @@ def test_on_an_existing_cluster_each_part_waits_for_what_it_needs() -> None:
     assert waits_for(rec, prefill, fabric), "workers need the RDMA device plugin"
     assert not waits_for(rec, epp, fabric) and not waits_for(rec, pool, fabric), "the EPP runs without the fabric"
     assert waits_for(rec, scaled, keda) and not waits_for(rec, prefill, keda)
+    istiod = rec.one("kubernetes:helm.sh/v4:Chart", "istiod")
+    assert waits_for(rec, istiod, crds), "the gateway controller watches the Gateway API CRDs from its start"
 
 
 def test_the_route_waits_for_every_pool_and_worker_and_the_gateway_does_not() -> None:
