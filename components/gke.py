@@ -18,11 +18,6 @@ from components.specs import autoscaling, wiring
 from components.specs import gke as specs
 
 
-def _req_project(cfg: StackConfig) -> str:
-    assert cfg.cluster.gke.project is not None, "preflight checks the project"
-    return cfg.cluster.gke.project
-
-
 @dataclass
 class GkeClusterArgs:
     config: StackConfig
@@ -78,7 +73,7 @@ class GkeCluster(pulumi.ComponentResource):
         # and its delete removes the NEGs GKE leaves behind in the VPC.
         self.neg_cleanup = NegCleanup(
             n.neg_cleanup,
-            _req_project(cfg),
+            specs.target(cfg.cluster.gke).project,
             network.name,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[subnet, proxy_subnet, *firewalls, *self.services]),
         )
@@ -146,9 +141,11 @@ class GkeCluster(pulumi.ComponentResource):
             ).number
             gcp.projects.IAMMember(
                 f"{n.cluster}-keda-monitoring-viewer",
-                project=_req_project(cfg),
+                project=specs.target(cfg.cluster.gke).project,
                 role=autoscaling.GMP_READER_ROLE,
-                member=number.apply(lambda num: autoscaling.keda_workload_identity_member(_req_project(cfg), num)),
+                member=number.apply(
+                    lambda num: autoscaling.keda_workload_identity_member(specs.target(cfg.cluster.gke).project, num)
+                ),
                 opts=child(self.cluster),
             )
 

@@ -169,9 +169,19 @@ def gke_names(cfg: StackConfig) -> GkeNames:
     return GkeNames(cfg.cluster.gke.cluster_name or cfg.prefix)
 
 
-def _req(value: str | None) -> str:
-    assert value is not None, "preflight checks project, region and zone"
-    return value
+@dataclass(frozen=True)
+class GkeTarget:
+    """Where the cluster goes, once: preflight has required each of cluster.gke.project, region and zone."""
+
+    project: str
+    region: str
+    zone: str
+
+
+def target(gke: GkeConfig) -> GkeTarget:
+    if gke.project is None or gke.region is None or gke.zone is None:
+        raise ValueError("cluster.gke.project, region and zone are required (preflight names the missing one)")
+    return GkeTarget(gke.project, gke.region, gke.zone)
 
 
 # --- networks -------------------------------------------------------------------------------------------------------
@@ -181,8 +191,8 @@ ALL_PROTOCOLS = ("tcp", "udp", "icmp")
 def _subnet(gke: GkeConfig, name: str, network: Any, cidr: str, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
-        "project": _req(gke.project),
-        "region": _req(gke.region),
+        "project": target(gke).project,
+        "region": target(gke).region,
         "network": network,
         "ip_cidr_range": cidr,
         **extra,
@@ -194,7 +204,7 @@ def _ingress_firewall(
 ) -> dict[str, Any]:
     return {
         "name": name,
-        "project": _req(gke.project),
+        "project": target(gke).project,
         "network": network,
         "direction": "INGRESS",
         "source_ranges": sources,
@@ -205,7 +215,7 @@ def _ingress_firewall(
 def primary_network(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
     return {
         "name": n.network,
-        "project": _req(gke.project),
+        "project": target(gke).project,
         "auto_create_subnetworks": False,
         "routing_mode": "REGIONAL",
         "mtu": gke.network.mtu,
@@ -234,15 +244,15 @@ def proxy_only_subnet(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, An
 
 
 def router(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
-    return {"name": n.router, "project": _req(gke.project), "region": _req(gke.region), "network": network}
+    return {"name": n.router, "project": target(gke).project, "region": target(gke).region, "network": network}
 
 
 def nat(gke: GkeConfig, n: GkeNames, router_name: Any) -> dict[str, Any]:
     """Private nodes reach ghcr.io and Hugging Face through Cloud NAT."""
     return {
         "name": n.nat,
-        "project": _req(gke.project),
-        "region": _req(gke.region),
+        "project": target(gke).project,
+        "region": target(gke).region,
         "router": router_name,
         "nat_ip_allocate_option": "AUTO_ONLY",
         "source_subnetwork_ip_ranges_to_nat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
@@ -276,7 +286,8 @@ def gvnic_firewall(gke: GkeConfig, n: GkeNames, network: Any) -> dict[str, Any]:
 
 def rdma_network_args(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
     """The RoCE VPC: its network profile makes it RDMA-capable (create-only). RoCE VPCs take no firewall rules."""
-    project, zone = _req(gke.project), _req(gke.zone)
+    t = target(gke)
+    project, zone = t.project, t.zone
     return {
         **primary_network(gke, n),
         "name": n.rdma_network,
@@ -309,7 +320,7 @@ def additional_node_networks(gvnic: tuple[Any, Any], rdma: list[tuple[Any, Any]]
 # --- project APIs ---------------------------------------------------------------------------------------------------
 def project_service(gke: GkeConfig, service: str) -> dict[str, Any]:
     return {
-        "project": _req(gke.project),
+        "project": target(gke).project,
         "service": service,
         "disable_on_destroy": False,
         "disable_dependent_services": False,
@@ -320,7 +331,7 @@ def project_service(gke: GkeConfig, service: str) -> dict[str, Any]:
 def node_service_account(gke: GkeConfig, n: GkeNames) -> dict[str, Any]:
     return {
         "account_id": n.service_account,
-        "project": _req(gke.project),
+        "project": target(gke).project,
         "display_name": f"GKE nodes of {n.cluster}",
     }
 
@@ -335,8 +346,8 @@ def cluster(cfg: StackConfig, n: GkeNames, network: Any, subnet: Any, sa_email: 
     dns = gke.control_plane_access is ControlPlaneAccess.DNS
     args: dict[str, Any] = {
         "name": n.cluster,
-        "project": _req(gke.project),
-        "location": _req(gke.region),
+        "project": target(gke).project,
+        "location": target(gke).region,
         "network": network,
         "subnetwork": subnet,
         "networking_mode": "VPC_NATIVE",
@@ -396,10 +407,10 @@ def system_pool(cfg: StackConfig, cluster_id: Any, sa_email: Any) -> dict[str, A
     gke = cfg.cluster.gke
     return {
         "name": SYSTEM_POOL,
-        "project": _req(gke.project),
+        "project": target(gke).project,
         "cluster": cluster_id,
-        "location": _req(gke.region),
-        "node_locations": [_req(gke.zone)],
+        "location": target(gke).region,
+        "node_locations": [target(gke).zone],
         "node_count": gke.system_pool.node_count,
         "management": {"auto_repair": True, "auto_upgrade": True},
         "node_config": {
@@ -446,10 +457,10 @@ def gpu_pool(
         node_config["ephemeral_storage_local_ssd_config"] = {"local_ssd_count": machine.local_ssds}
     args: dict[str, Any] = {
         "name": GPU_POOL,
-        "project": _req(gke.project),
+        "project": target(gke).project,
         "cluster": cluster_id,
-        "location": _req(gke.region),
-        "node_locations": [_req(gke.zone)],
+        "location": target(gke).region,
+        "node_locations": [target(gke).zone],
         # A full GPU node has no room for a surge node (nor does a reservation): replace one at a time.
         "upgrade_settings": {"max_surge": 0, "max_unavailable": 1},
         "management": {"auto_repair": True, "auto_upgrade": True},
@@ -457,10 +468,11 @@ def gpu_pool(
     # Cluster Toolkit (modules/compute/gke-node-pool/main.tf at 1047080375afbb44da4b596be314634e7486af4a): spot and
     # flex-start need reservation affinity NO_RESERVATION; flex-start takes no static node count.
     if pool.capacity is GkeCapacity.RESERVATION:
+        assert pool.reservation is not None, "preflight requires gpuPool.reservation with capacity: reservation"
         node_config["reservation_affinity"] = {
             "consume_reservation_type": "SPECIFIC_RESERVATION",
             "key": "compute.googleapis.com/reservation-name",
-            "values": [reservation_value(_req(gke.project), _req(pool.reservation))],
+            "values": [reservation_value(target(gke).project, pool.reservation)],
         }
         args["node_count"] = pool.node_count
     elif pool.capacity is GkeCapacity.SPOT:
