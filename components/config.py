@@ -998,6 +998,12 @@ class StackConfig(CamelModel):
             raise ValueError(f"{v!r} is not a release set; use one of {', '.join(RELEASES)}")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A cluster kind's own defaults (GKE's), before any field is validated, so they read like the user's."""
+        return _gke_defaults(data) if isinstance(data, dict) else data
+
     @field_validator("release", "hf_token_secret_name", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: Any) -> Any:
@@ -1196,7 +1202,6 @@ def _describe(err: Any) -> str:
 
 def load_config(raw: dict[str, Any], stack_name: str) -> StackConfig:
     """Validate the project's config (keys without the `llm-d-pd:` namespace) or raise ConfigError."""
-    raw = _gke_defaults(raw)
     try:
         cfg = StackConfig.model_validate(raw, context={STACK_CONTEXT: stack_name})
     except ValidationError as e:
